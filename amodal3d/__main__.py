@@ -1,0 +1,3 @@
+from amodal3d.cli import main
+
+main()

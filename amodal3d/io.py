@@ -1,0 +1,72 @@
+"""Small I/O helpers shared by every stage: atomic folders and files, PNG and JSON writing."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_dir(final: Path):
+    """Yield a temporary sibling folder; on success it is renamed to ``final`` (replacing nothing), else removed.
+
+    An interrupted run leaves at most a ``.tmp-*`` folder, never a half-written ``final``.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_json(path: Path, data) -> None:
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+    os.replace(tmp, path)
+
+
+def _json_default(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.floating, np.integer, np.bool_)):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Float image in [0, 1] -> uint8 (rounded); uint8 passes through."""
+    if image.dtype == np.uint8:
+        return image
+    return np.clip(np.rint(np.asarray(image, np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """(H, W), (H, W, 3) or (H, W, 4) image, float in [0, 1] or uint8; bool masks become 0/255."""
+    from PIL import Image
+
+    if image.dtype == bool:
+        image = image.astype(np.uint8) * 255
+    Image.fromarray(to_uint8(image)).save(path)
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """A 0/255 mask PNG -> bool (H, W)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return np.asarray(img.convert("L")) > 127

@@ -1,0 +1,50 @@
+"""A contact sheet PNG of scene folders: input, modal, amodal, whole, four ring views per row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from amodal3d.io import write_png
+from blender_scenes import scene_format as fmt
+
+COLUMNS = ("input", "modal", "amodal", "whole", "view 0", "view 4", "view 8", "view 12")
+
+
+def _on_white(img: np.ndarray) -> np.ndarray:
+    if img.ndim == 2:
+        return np.repeat(img[..., None], 3, axis=2)
+    if img.shape[2] == 4:
+        return img[..., :3] * img[..., 3:] + (1.0 - img[..., 3:])
+    return img
+
+
+def scene_row(folder: Path, tile: int) -> np.ndarray:
+    scene = fmt.Scene.open(folder)
+    images = [
+        scene.image(fmt.INPUT),
+        scene.mask(fmt.MODAL_MASK).astype(np.float32),
+        scene.mask(fmt.AMODAL_MASK).astype(np.float32),
+        scene.image(fmt.WHOLE),
+        *(scene.ring_view(i) for i in (0, 4, 8, 12)),
+    ]
+    tiles = [cv2.resize(_on_white(im), (tile, tile), interpolation=cv2.INTER_AREA) for im in images]
+    row = np.concatenate(tiles, axis=1)
+    caption = f"{folder.name}: {scene.meta['target']['category']}  occlusion {scene.meta['occlusion_ratio']:.2f}"
+    cv2.putText(row, caption, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0.8, 0.1, 0.1), 1, cv2.LINE_AA)
+    return row
+
+
+def contact_sheet(folders: list[Path], out: Path, tile: int = 128) -> Path:
+    """Write a sheet with one row per scene (and a header row naming the columns) to ``out``."""
+    rows = [scene_row(Path(f), tile) for f in folders]
+    header = np.ones((20, tile * len(COLUMNS), 3), np.float32)
+    for i, name in enumerate(COLUMNS):
+        cv2.putText(header, name, (i * tile + 4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    sheet = np.concatenate([header, *rows], axis=0)
+    tmp = Path(out).with_name(Path(out).stem + ".tmp.png")
+    write_png(tmp, sheet)
+    tmp.replace(out)
+    return Path(out)

@@ -1,0 +1,1 @@
+"""Reconstruction from a completed object. Camera conventions: ``recon.cameras``."""
