@@ -3,6 +3,7 @@ on stderr and exit 2 (``--debug`` shows the traceback)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,9 +73,54 @@ class Objects:
         return 0
 
 
+@dataclass
+class Eval:
+    """Score a predicted mesh and/or 16 predicted ring views against a rendered scene (SyncDreamer's protocol).
+    Prints one JSON object."""
+
+    scene: Path
+    """Scene folder written by render-scenes."""
+    mesh: Path | None = None
+    """Predicted mesh in the scene frame (any format trimesh reads): Chamfer distance and volumetric IoU."""
+    views: Path | None = None
+    """Folder with 000.png..015.png on the scene's ring: PSNR, SSIM, LPIPS."""
+    lpips_weights: Path | None = None
+    """torchvision ImageNet backbone weights for LPIPS (default: torch hub cache); LPIPS is null when missing."""
+    lpips_net: str = "vgg"
+    """LPIPS backbone: vgg (the protocol's) or alex."""
+
+    def main(self) -> int:
+        import math
+        from dataclasses import asdict
+
+        from metrics import evaluate_mesh, evaluate_views
+
+        if self.mesh is None and self.views is None:
+            raise UserError("give --mesh MESH and/or --views DIR to evaluate")
+        result: dict = {"scene": str(self.scene)}
+        if self.mesh is not None:
+            result.update({"mesh": str(self.mesh), **asdict(evaluate_mesh(self.mesh, self.scene))})
+        if self.views is not None:
+            views = asdict(evaluate_views(self.views, self.scene, self.lpips_weights, self.lpips_net))
+            result.update({"views": str(self.views), **views})
+
+        def finite(x):  # JSON has no infinity: identical images have PSNR "inf"
+            if isinstance(x, float) and math.isinf(x):
+                return "inf"
+            if isinstance(x, dict):
+                return {k: finite(v) for k, v in x.items()}
+            if isinstance(x, list):
+                return [finite(v) for v in x]
+            return x
+
+        print(json.dumps(finite(result), indent=2))
+        return 0
+
+
 Commands = Union[
     Annotated[RenderScenes, tyro.conf.subcommand("render-scenes")],
     Annotated[Objects, tyro.conf.subcommand("objects")],
+    Annotated[Eval, tyro.conf.subcommand("eval")],
 ]
 
 

@@ -157,3 +157,18 @@ def test_cli_renders_and_writes_contact_sheet(tmp_path):
 
     with Image.open(tmp_path / "contact_sheet.png") as sheet:
         assert sheet.size[0] == 8 * 128
+
+
+def test_protocol_on_a_rendered_scene(scenes):
+    import metrics
+
+    out, _ = scenes
+    folder = out / "scene_0000"
+    scene = fmt.Scene.open(folder)
+    own = metrics.evaluate_mesh(scene.gt_mesh(), folder)
+    assert own.chamfer < 2e-3 and own.volume_iou > 0.99
+    blob = scene.gt_mesh().convex_hull
+    hull = metrics.evaluate_mesh(blob, folder)
+    assert hull.chamfer > own.chamfer and hull.volume_iou < 1.0
+    views = metrics.evaluate_views(folder / fmt.VIEWS, folder)
+    assert views.psnr == float("inf") and views.ssim == pytest.approx(1.0)
