@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 demo: setup
-	$(VENV)/bin/amodal3d render-scenes --objects all --num 3 --seed 0 --out $(DEMO_OUT)/scenes
+	$(VENV)/bin/amodal3d demo --out $(DEMO_OUT)
 
 test: setup
 	$(PY) -m pytest

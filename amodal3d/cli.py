@@ -117,10 +117,119 @@ class Eval:
         return 0
 
 
+@dataclass
+class Complete:
+    """Complete a partly hidden object: K whole-object samples, their majority-vote amodal mask and vote fraction.
+    Writes the completion folder of DESIGN.md."""
+
+    out: Path
+    """Output folder (replaced whole, atomically)."""
+    image: Path | None = None
+    """Input photo (PNG/JPEG)."""
+    point: tuple[float, float] | None = None
+    """A pixel (X Y) on the visible part of the object."""
+    box: tuple[float, float, float, float] | None = None
+    """A box (X0 Y0 X1 Y1) around the visible part."""
+    mask: Path | None = None
+    """A mask image of the visible part (non-zero = object), same size as the image."""
+    scene: Path | None = None
+    """A rendered scene folder: its input.png and modal_mask.png are the image and prompt."""
+    method: str | None = None
+    """Completion backend (default: the embedded CPU method, classical)."""
+    samples: int = 4
+    """Number of whole-object samples K."""
+    seed: int = 0
+    """Same seed, same samples."""
+    context: float = 1.0
+    """Margin around the visible mask on the backend's canvas, in units of its longest side."""
+    mask_source: str = "auto"
+    """How sample masks are extracted: alpha, white (grey < 250, the paper's evaluation) or auto."""
+    sam_checkpoint: Path | None = None
+    """segment-anything checkpoint for point/box prompts (default: the GrabCut CPU fallback)."""
+    sam_model: str = "vit_b"
+    """SAM model type of the checkpoint: vit_b, vit_l or vit_h."""
+
+    def main(self) -> int:
+        from amodal3d.completion import complete, write_completion
+        from amodal3d.io import read_image, read_mask_file
+        from amodal3d.prompts import Prompt
+
+        extra = {}
+        if self.scene is not None:
+            from blender_scenes import scene_format as fmt
+
+            scene = fmt.Scene.open(self.scene)
+            image, prompt = scene.image(fmt.INPUT), Prompt(mask=scene.mask(fmt.MODAL_MASK))
+            extra["scene"] = str(self.scene)
+        elif self.image is not None:
+            image = read_image(self.image)
+            given = [x is not None for x in (self.point, self.box, self.mask)]
+            if sum(given) != 1:
+                raise UserError("give exactly one prompt: --point X Y, --box X0 Y0 X1 Y1 or --mask M")
+            if self.mask is not None:
+                prompt = Prompt(mask=read_mask_file(self.mask))
+            elif self.point is not None:
+                prompt = Prompt.point(*self.point)
+            else:
+                prompt = Prompt(box=self.box)
+            extra["image"] = str(self.image)
+        else:
+            raise UserError("give --image IMG with a prompt, or --scene DIR")
+        result = complete(image, prompt, method=self.method, samples=self.samples, seed=self.seed,
+                          context=self.context, mask_source=self.mask_source,
+                          sam_checkpoint=None if self.sam_checkpoint is None else str(self.sam_checkpoint),
+                          sam_model=self.sam_model)
+        write_completion(result, self.out, extra)
+        print(f"{self.out}: {result.method}, {len(result.samples)} samples, segmenter {result.segmenter}, "
+              f"amodal {int(result.amodal_mask.sum())} px vs visible {int(result.modal_mask.sum())} px, "
+              f"{sum(result.timings.values()):.2f} s")
+        return 0
+
+
+@dataclass
+class Demo:
+    """The main job on the embedded defaults: render occluded scenes from the bundled objects, complete each target
+    with the CPU default, and write contact sheets."""
+
+    out: Path = Path("outputs/demo")
+    """Output folder."""
+    num: int = 3
+    """Number of scenes."""
+    seed: int = 0
+    """Run seed."""
+
+    def main(self) -> int:
+        from amodal3d.completion import complete, write_completion
+        from amodal3d.prompts import Prompt
+        from blender_scenes import scene_format as fmt
+        from blender_scenes.contact_sheet import completion_sheet, contact_sheet
+        from blender_scenes.generate import render_scenes
+
+        scenes = self.out / "scenes"
+        reports = render_scenes(["all"], self.num, self.seed, scenes)
+        done = [scenes / r.name for r in reports if r.ok]
+        if not done:
+            raise UserError("no scene could be rendered")
+        pairs = []
+        for folder in done:
+            scene = fmt.Scene.open(folder)
+            result = complete(scene.image(fmt.INPUT), Prompt(mask=scene.mask(fmt.MODAL_MASK)), seed=self.seed)
+            target = self.out / "completions" / folder.name
+            write_completion(result, target, {"scene": str(folder)})
+            pairs.append((folder, target))
+        print(f"scenes:          {scenes}  ({len(done)} rendered)")
+        print(f"completions:     {self.out / 'completions'}")
+        print(f"scene sheet:     {contact_sheet(done, self.out / 'scene_sheet.png')}")
+        print(f"completion sheet: {completion_sheet(pairs, self.out / 'completion_sheet.png')}")
+        return 0
+
+
 Commands = Union[
     Annotated[RenderScenes, tyro.conf.subcommand("render-scenes")],
     Annotated[Objects, tyro.conf.subcommand("objects")],
     Annotated[Eval, tyro.conf.subcommand("eval")],
+    Annotated[Complete, tyro.conf.subcommand("complete")],
+    Annotated[Demo, tyro.conf.subcommand("demo")],
 ]
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from amodal3d.errors import UserError
+
 
 @contextlib.contextmanager
 def atomic_dir(final: Path):
@@ -70,3 +72,34 @@ def read_mask(path: Path) -> np.ndarray:
 
     with Image.open(path) as img:
         return np.asarray(img.convert("L")) > 127
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An RGB(A) image file -> (H, W, 3) float32 in [0, 1] (alpha composited on white). UserError if unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: image not found")
+    try:
+        with Image.open(path) as img:
+            rgba = np.asarray(img.convert("RGBA"), np.float32) / 255.0
+    except (UnidentifiedImageError, OSError) as exc:
+        raise UserError(f"{path}: cannot read image ({exc})") from None
+    return rgba[..., :3] * rgba[..., 3:] + (1.0 - rgba[..., 3:])
+
+
+def read_mask_file(path: Path) -> np.ndarray:
+    """A mask image (non-zero = inside; alpha when it has one) -> bool (H, W). UserError if unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: mask not found")
+    try:
+        with Image.open(path) as img:
+            if img.mode in ("RGBA", "LA"):
+                return np.asarray(img.getchannel("A")) > 127
+            return np.asarray(img.convert("L")) > 127
+    except (UnidentifiedImageError, OSError) as exc:
+        raise UserError(f"{path}: cannot read mask ({exc})") from None

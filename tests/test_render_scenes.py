@@ -172,3 +172,19 @@ def test_protocol_on_a_rendered_scene(scenes):
     assert hull.chamfer > own.chamfer and hull.volume_iou < 1.0
     views = metrics.evaluate_views(folder / fmt.VIEWS, folder)
     assert views.psnr == float("inf") and views.ssim == pytest.approx(1.0)
+
+
+def test_classical_completion_beats_amodal_equals_modal_on_rendered_scenes(scenes):
+    from amodal3d.completion import complete
+    from amodal3d.prompts import Prompt
+    from metrics import mask_iou
+
+    out, reports = scenes
+    ours, modal_only = [], []
+    for r in reports:
+        scene = fmt.Scene.open(out / r.name)
+        modal, amodal = scene.mask(fmt.MODAL_MASK), scene.mask(fmt.AMODAL_MASK)
+        result = complete(scene.image(fmt.INPUT), Prompt(mask=modal), samples=4, seed=0)
+        ours.append(mask_iou(result.amodal_mask, amodal))
+        modal_only.append(mask_iou(modal, amodal))
+    assert np.mean(ours) > np.mean(modal_only) + 0.05, (ours, modal_only)

@@ -1,0 +1,86 @@
+"""The Completer protocol every completion backend implements, and the registry that finds backends by name.
+
+A backend sees only the square canvas (``amodal3d.framing``): the occluded image, the visible mask and which canvas
+pixels are real image (not padding). It returns K whole-object samples on white, with an alpha channel when it has
+one. Framing, mask extraction, the vote and the way back to input coordinates are the front end's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Callable, ClassVar, Protocol
+
+import numpy as np
+
+from amodal3d.errors import UserError
+
+ENTRY_POINT_GROUP = "amodal3d.completers"
+
+
+@dataclass
+class CanvasInput:
+    """``image`` (S, S, 3) float in [0, 1]; ``modal`` (S, S) bool visible mask; ``valid`` (S, S) bool, False where the
+    canvas is padding outside the input image (the image border hides the object there too)."""
+
+    image: np.ndarray
+    modal: np.ndarray
+    valid: np.ndarray
+
+
+@dataclass
+class WholeSample:
+    """One completion on the canvas: ``rgb`` (S, S, 3) in [0, 1] with the whole object on white; ``alpha`` (S, S) in
+    [0, 1] when the backend knows the object's extent itself, else None (the mask comes from the white threshold)."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None = None
+
+
+class Completer(Protocol):
+    name: ClassVar[str]
+    resolution: int
+
+    def complete(self, inputs: CanvasInput, samples: int, seed: int) -> list[WholeSample]:
+        """K whole-object samples for one occluded object; the same seed gives the same samples."""
+        ...
+
+
+_REGISTRY: dict[str, Callable[..., Completer]] = {}
+
+
+def register_completer(name: str):
+    """Class decorator adding a backend under ``name``; a second backend with the same name is an error."""
+
+    def add(cls):
+        if name in _REGISTRY:
+            raise ValueError(f"completer '{name}' is already registered ({_REGISTRY[name]!r})")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return add
+
+
+def _load_plugins() -> None:
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in _REGISTRY:
+            register_completer(ep.name)(ep.load())
+
+
+def available_completers() -> list[str]:
+    _load_builtin()
+    _load_plugins()
+    return sorted(_REGISTRY)
+
+
+def get_completer(name: str, **options) -> Completer:
+    """An instance of the backend ``name``; unknown names list the known ones."""
+    known = available_completers()
+    if name not in _REGISTRY:
+        raise UserError(f"unknown completion method '{name}'; known: {', '.join(known)}")
+    return _REGISTRY[name](**options)
+
+
+def _load_builtin() -> None:
+    import amodal3d.completion.classical  # noqa: F401  (registers itself)

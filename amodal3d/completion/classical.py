@@ -1,0 +1,177 @@
+"""``classical``: amodal completion with no weights, on the CPU (the embedded default).
+
+1. Background model: the dominant colours of the canvas border (Lab k-means clusters holding >= 15% of it). It is
+   trusted only when it explains much of the canvas (a plain backdrop, not clutter) and not the object itself.
+2. Shape: the visible mask plus its convex hull, minus trusted background (the object cannot be where the backdrop
+   shows). Where the hull boundary is cut by something that is not background (an occluder, the image edge), the
+   hull is grown past the cut, more for longer cuts; each sample draws its own growth, the vote takes the consensus.
+3. Appearance: the hidden part is filled from the visible object only (OpenCV Telea inpainting with every non-object
+   pixel unknown), whole object on white, alpha = the completed shape.
+
+Measured (benchmarks/bench_completion.py): clearly better than amodal = modal; on plain backdrops a little better
+than the convex hull; on cluttered photos, where the background cannot be modelled, it falls back to the hull.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from amodal3d.completion.base import CanvasInput, WholeSample, register_completer
+
+
+def _lab(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.clip(image, 0, 1).astype(np.float32), cv2.COLOR_RGB2Lab)
+
+
+def background_like(image: np.ndarray, modal: np.ndarray, valid: np.ndarray, band: int = 6, clusters: int = 8,
+                    dominant: float = 0.15, tolerance: float = 10.0) -> tuple[np.ndarray, float]:
+    """(S, S) bool: pixels coloured like the dominant colours of the canvas border (Lab k-means clusters holding at
+    least ``dominant`` of the border pixels), and the share of the border those colours explain. Occluders that reach
+    the border rarely dominate it; plain backgrounds do, cluttered ones explain little of it."""
+    inner = np.pad(valid, 1, constant_values=False)
+    edge_distance = ndimage.distance_transform_edt(inner)[1:-1, 1:-1]
+    ring = valid & (edge_distance <= band) & ~ndimage.binary_dilation(modal, iterations=band)
+    lab = _lab(image)
+    samples = lab[ring].astype(np.float32)
+    if len(samples) < clusters * 4:
+        return np.zeros_like(modal), 0.0
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    cv2.setRNGSeed(0)
+    _, labels, centres = cv2.kmeans(samples, clusters, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    share = np.bincount(labels.ravel(), minlength=clusters) / len(samples)
+    # the backdrop is the most common border colour (and shades close to it); an occluder reaching the border is
+    # a different colour and covers less of it
+    top = int(np.argmax(share))
+    kept = (np.linalg.norm(centres - centres[top], axis=1) < 2 * tolerance) & (share >= dominant / 3)
+    kept[top] = share[top] >= dominant
+    if not kept.any():
+        return np.zeros_like(modal), 0.0
+    distance = np.min(np.linalg.norm(lab[..., None, :] - centres[kept][None, None], axis=-1), axis=-1)
+    return ndimage.binary_opening((distance < tolerance) & valid, iterations=1), float(share[kept].sum())
+
+
+def occlusion_side(modal: np.ndarray, background: np.ndarray, probe: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels outside the visible mask's convex hull that lie beyond a *cut*: a stretch of the hull boundary where
+    the visible object ends against something that is not background (an occluder or the image edge). Each outside
+    pixel belongs to the side of its nearest boundary pixel; only cut sides may grow past the hull. Occluders inside
+    the hull (the object visible on both sides) need no growth: the hull already bridges them.
+    """
+    boundary = modal & ~ndimage.binary_erosion(modal)
+    outside_ring = ndimage.binary_dilation(modal, iterations=probe) & ~modal
+    not_bg_near = ndimage.binary_dilation(outside_ring & ~background, iterations=probe)
+    hull = grown_hull(modal, 0.0)
+    hull_edge = hull & ~ndimage.binary_erosion(hull, iterations=2)
+    cut = boundary & not_bg_near & hull_edge
+    if not cut.any():
+        return np.zeros_like(modal), cut
+    _, (ri, ci) = ndimage.distance_transform_edt(~boundary, return_indices=True)
+    return cut[ri, ci] & ~hull, cut
+
+
+def hull_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Filled convex hull of (N, 2) (x, y) pixel-centre points."""
+    hull = cv2.convexHull(points.astype(np.float32)).reshape(-1, 2).astype(np.float64)
+    out = np.zeros(shape, np.uint8)
+    cv2.fillPoly(out, [np.round(hull * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+    return out.astype(bool)
+
+
+def grown_hull(modal: np.ndarray, growth: float) -> np.ndarray:
+    """Convex hull of the mask scaled by ``1 + growth`` about the mask's centroid."""
+    rows, cols = np.nonzero(modal)
+    points = np.stack([cols, rows], axis=1).astype(np.float64)
+    centre = points.mean(axis=0)
+    return hull_mask(centre + (points - centre) * (1.0 + growth), modal.shape)
+
+
+def reflected_hull(modal: np.ndarray, cut: np.ndarray, reach: float) -> np.ndarray:
+    """The hull of the mask and its mirror image across the main cut line, mirroring only the part within
+    ``reach`` (0..1) of the mask's depth behind that line: the hidden part continues the visible one, as if the
+    object were symmetric about the occluder's edge."""
+    labels, count = ndimage.label(cut, structure=np.ones((3, 3)))
+    if count == 0 or reach <= 0:
+        return grown_hull(modal, 0.0)
+    longest = np.argmax(np.bincount(labels.ravel())[1:]) + 1
+    cy, cx = np.nonzero(labels == longest)
+    rows, cols = np.nonzero(modal)
+    points = np.stack([cols, rows], axis=1).astype(np.float64)
+    cut_pts = np.stack([cx, cy], axis=1).astype(np.float64)
+    origin = cut_pts.mean(axis=0)
+    if len(cut_pts) >= 2:
+        _, _, vt = np.linalg.svd(cut_pts - origin, full_matrices=False)
+        normal = np.array([-vt[0, 1], vt[0, 0]])
+    else:
+        normal = origin - points.mean(axis=0)
+    if np.dot(origin - points.mean(axis=0), normal) < 0:
+        normal = -normal  # point away from the visible part
+    normal /= max(np.linalg.norm(normal), 1e-9)
+    depth = np.dot(origin - points, normal)  # >= 0 behind the line, inside the visible part
+    limit = reach * max(float(depth.max()), 1.0)
+    near = (depth >= 0) & (depth <= limit)
+    mirrored = points[near] + 2.0 * depth[near, None] * normal
+    return hull_mask(np.concatenate([points, mirrored]), modal.shape)
+
+
+def background_trust(background: np.ndarray, modal: np.ndarray, valid: np.ndarray,
+                     plain: tuple[float, float] = (0.3, 0.5), camouflage: float = 0.1) -> float:
+    """How far the background model can be trusted, 0..1: it must explain much of the canvas (a plain backdrop, not
+    clutter) and must not also explain the object itself (a white object on white)."""
+    if background[modal].mean() > camouflage:
+        return 0.0
+    explained = background[valid & ~modal].mean() if (valid & ~modal).any() else 0.0
+    return float(np.clip((explained - plain[0]) / (plain[1] - plain[0]), 0.0, 1.0))
+
+
+def completed_shape(modal: np.ndarray, background: np.ndarray, side: np.ndarray, cut: np.ndarray, reach: float,
+                    trusted: bool) -> np.ndarray:
+    """Visible mask + its convex hull (minus background, when the model is trusted) + its mirror across the cut
+    (up to ``reach``) on the occluded side where not background."""
+    free = ~background if trusted else np.ones_like(modal)
+    shape = modal | (grown_hull(modal, 0.0) & free)
+    if reach > 0:
+        shape |= reflected_hull(modal, cut, reach) & side & ~background
+    labels, _ = ndimage.label(shape)
+    keep = np.unique(labels[modal])
+    shape = np.isin(labels, keep[keep > 0])
+    shape = ndimage.binary_fill_holes(shape)
+    return ndimage.binary_opening(shape, iterations=1) | modal
+
+
+def object_appearance(image: np.ndarray, modal: np.ndarray, radius: int = 5) -> np.ndarray:
+    """The canvas with every non-object pixel inpainted from the visible object (Telea), (S, S, 3) in [0, 1]."""
+    img8 = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
+    core = ndimage.binary_erosion(modal, iterations=1)  # edge pixels mix in the occluder's colour
+    known = core if core.sum() > 16 else modal
+    filled = cv2.inpaint(img8, (~known).astype(np.uint8), radius, cv2.INPAINT_TELEA)
+    return filled.astype(np.float32) / 255.0
+
+
+@register_completer("classical")
+class ClassicalCompleter:
+    """Shape priors + restricted inpainting; see the module docstring. No weights, a fraction of a second on a CPU."""
+
+    def __init__(self, resolution: int = 256, growth: tuple[float, float] = (0.0, 1.0)):
+        self.resolution = int(resolution)
+        self.growth = growth  # range of the mirrored reach, one stratified draw per sample
+
+    def growth_factors(self, samples: int, seed: int) -> np.ndarray:
+        """Evenly spread over the growth range (stratified), jittered by the seed."""
+        rng = np.random.default_rng(seed)
+        lo, hi = self.growth
+        strata = (np.arange(samples) + rng.uniform(size=samples)) / samples
+        return lo + (hi - lo) * rng.permutation(strata)
+
+    def complete(self, inputs: CanvasInput, samples: int, seed: int) -> list[WholeSample]:
+        background, _ = background_like(inputs.image, inputs.modal, inputs.valid)
+        side, cut = occlusion_side(inputs.modal, background)
+        appearance = object_appearance(inputs.image, inputs.modal)
+        # grow past the hull only as far as the background model can be trusted to stop the growth
+        trust = background_trust(background, inputs.modal, inputs.valid)
+        out = []
+        for reach in self.growth_factors(samples, seed) * trust:
+            shape = completed_shape(inputs.modal, background, side, cut, float(reach), trusted=trust > 0.5)
+            rgb = np.where(shape[..., None], appearance, 1.0).astype(np.float32)
+            out.append(WholeSample(rgb=rgb, alpha=shape.astype(np.float32)))
+        return out

@@ -1,0 +1,60 @@
+"""The completion folder (DESIGN.md): completion.json, sample_000.png.., amodal_mask.png, amodal_prob.png,
+modal_mask.png. Written atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from amodal3d.io import atomic_dir, read_mask, write_json, write_png
+
+COMPLETION_JSON = "completion.json"
+
+
+def sample_name(i: int) -> str:
+    return f"sample_{i:03d}.png"
+
+
+def write_completion(result, out: Path, extra: dict | None = None) -> Path:
+    """Write a :class:`CompletionResult` to ``out`` (replaced whole, never half-written)."""
+    h, w = result.modal_mask.shape
+    meta = {
+        "version": 1,
+        "method": result.method,
+        "seed": result.seed,
+        "samples": len(result.samples),
+        "prompt": result.prompt.to_dict(),
+        "segmenter": result.segmenter,
+        "mask_source": result.mask_source,
+        "input_size": [w, h],
+        "crop_box": result.frame.to_dict(),
+        "timings": result.timings,
+        "amodal_pixels": int(result.amodal_mask.sum()),
+        "modal_pixels": int(result.modal_mask.sum()),
+        **(extra or {}),
+    }
+    with atomic_dir(Path(out)) as tmp:
+        for i, sample in enumerate(result.samples):
+            write_png(tmp / sample_name(i), sample)
+        write_png(tmp / "amodal_mask.png", result.amodal_mask)
+        write_png(tmp / "amodal_prob.png", result.amodal_prob)
+        write_png(tmp / "modal_mask.png", result.modal_mask)
+        write_json(tmp / COMPLETION_JSON, meta)
+    return Path(out)
+
+
+def read_completion(folder: Path) -> dict:
+    """The folder's metadata plus its amodal and modal masks (bool) and samples (float RGBA)."""
+    import json
+
+    from PIL import Image
+
+    folder = Path(folder)
+    meta = json.loads((folder / COMPLETION_JSON).read_text())
+    samples = []
+    for i in range(meta["samples"]):
+        with Image.open(folder / sample_name(i)) as img:
+            samples.append(np.asarray(img.convert("RGBA"), np.float32) / 255.0)
+    return {**meta, "amodal_mask": read_mask(folder / "amodal_mask.png"),
+            "modal_mask": read_mask(folder / "modal_mask.png"), "sample_images": samples}

@@ -1,0 +1,104 @@
+"""``complete``: prompt -> visible mask -> canvas -> K whole-object samples -> masks -> vote, back at input size."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from amodal3d.completion.base import CanvasInput, get_completer
+from amodal3d.errors import UserError
+from amodal3d.framing import Frame, mask_from_alpha, mask_from_white
+from amodal3d.prompts import Prompt
+from amodal3d.segmenters import modal_mask
+from amodal3d.vote import vote
+
+DEFAULT_METHOD = "classical"
+
+
+@dataclass
+class CompletionResult:
+    """Everything at input resolution. ``samples``: K RGBA (H, W, 4) float in [0, 1] (object on transparent);
+    ``masks``: K bool (H, W); ``amodal_mask``: majority vote; ``amodal_prob``: vote fraction (H, W) float32."""
+
+    samples: list[np.ndarray]
+    masks: list[np.ndarray]
+    amodal_mask: np.ndarray
+    amodal_prob: np.ndarray
+    modal_mask: np.ndarray
+    method: str
+    seed: int
+    prompt: Prompt
+    frame: Frame
+    segmenter: str
+    mask_source: str
+    timings: dict = field(default_factory=dict)
+
+
+def check_image(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3|4) uint8 or float in [0, 1] -> (H, W, 3) float32 in [0, 1]; RGBA composited on white."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise UserError(f"expected an RGB image (H, W, 3), got shape {image.shape}")
+    if image.shape[0] < 8 or image.shape[1] < 8:
+        raise UserError(f"image is too small ({image.shape[1]}x{image.shape[0]})")
+    image = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
+    if image.shape[2] == 4:
+        image = image[..., :3] * image[..., 3:] + (1.0 - image[..., 3:])
+    return np.clip(image, 0.0, 1.0)
+
+
+def complete(image: np.ndarray, prompt: Prompt, method: str | None = None, samples: int = 4, seed: int = 0,
+             context: float = 1.0, mask_source: str = "auto", sam_checkpoint: str | None = None,
+             sam_model: str = "vit_b", **options) -> CompletionResult:
+    """Complete the partly hidden object the prompt points at.
+
+    image : (H, W, 3) uint8 or float in [0, 1]. method : a registered completer (default ``classical``).
+    samples : K. seed : same seed, same samples. context : canvas margin around the visible mask, in units of its
+    longest side. mask_source : "alpha" (the backend's alpha), "white" (grey < 250 on white, the paper's
+    evaluation) or "auto" (alpha when the backend gives one). Options go to the backend's constructor.
+    """
+    if samples < 1:
+        raise UserError(f"samples must be at least 1, got {samples}")
+    if mask_source not in ("auto", "alpha", "white"):
+        raise UserError(f"mask_source must be auto, alpha or white, got '{mask_source}'")
+    timings = {}
+    start = time.perf_counter()
+    image = check_image(image)
+    seg = modal_mask(image, prompt, sam_checkpoint=sam_checkpoint, sam_model=sam_model)
+    timings["segment"] = time.perf_counter() - start
+
+    method = method or DEFAULT_METHOD
+    completer = get_completer(method, **options)
+    frame = Frame.around(seg.mask, completer.resolution, context=context)
+    h, w = seg.mask.shape
+    canvas = CanvasInput(
+        image=frame.to_canvas(image, fill=1.0),
+        modal=frame.to_canvas(seg.mask, fill=0, nearest=True),
+        valid=frame.to_canvas(np.ones((h, w), bool), fill=0, nearest=True),
+    )
+    start = time.perf_counter()
+    wholes = completer.complete(canvas, samples=samples, seed=seed)
+    timings["complete"] = time.perf_counter() - start
+    if len(wholes) != samples:
+        raise RuntimeError(f"completer '{method}' returned {len(wholes)} samples, {samples} asked")
+
+    start = time.perf_counter()
+    out_samples, masks = [], []
+    used = "white"
+    for whole in wholes:
+        if mask_source == "alpha" and whole.alpha is None:
+            raise UserError(f"completer '{method}' gives no alpha: use mask_source 'white'")
+        use_alpha = whole.alpha is not None and mask_source in ("auto", "alpha")
+        used = "alpha" if use_alpha else "white"
+        canvas_mask = mask_from_alpha(np.dstack([whole.rgb, whole.alpha])) if use_alpha else mask_from_white(whole.rgb)
+        mask = frame.to_input(canvas_mask, fill=0, nearest=True)
+        rgb = frame.to_input(whole.rgb.astype(np.float32), fill=1.0)
+        alpha = frame.to_input(whole.alpha.astype(np.float32), fill=0.0) if use_alpha else mask.astype(np.float32)
+        out_samples.append(np.dstack([rgb, alpha]).astype(np.float32))
+        masks.append(mask | seg.mask)  # the visible part is part of the whole by definition
+    amodal, prob = vote(masks)
+    timings["postprocess"] = time.perf_counter() - start
+    return CompletionResult(out_samples, masks, amodal, prob, seg.mask, method, seed, prompt, frame, seg.method,
+                            used, timings)

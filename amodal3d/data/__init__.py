@@ -1,0 +1,1 @@
+"""Whole-part data: instance masks from annotated photos and pix2gestalt's paste-an-occluder recipe."""

@@ -1,0 +1,48 @@
+"""CPU fallback segmentation: OpenCV GrabCut seeded by the prompt, then the connected part under the prompt.
+
+Seeds: a disc around each positive point is sure-foreground, negative points sure-background; a box (given, or a
+window around the points of half the image's shorter side) is probable foreground, everything outside it background.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from amodal3d.prompts import Prompt
+
+
+def segment_with_grabcut(image: np.ndarray, prompt: Prompt, iterations: int = 5) -> np.ndarray:
+    h, w = image.shape[:2]
+    img8 = np.clip(np.rint(image[..., :3] * 255), 0, 255).astype(np.uint8)
+    seeds = np.full((h, w), cv2.GC_PR_BGD, np.uint8)
+    radius = max(2, int(round(min(h, w) * 0.01)))
+    labels = prompt.point_labels()
+    positives = [p for p, l in zip(prompt.points, labels) if l == 1]
+    if prompt.box is not None:
+        x0, y0, x1, y1 = [int(round(v)) for v in prompt.box]
+    else:
+        half = min(h, w) // 4
+        xs, ys = [p[0] for p in positives], [p[1] for p in positives]
+        x0, y0, x1, y1 = int(min(xs)) - half, int(min(ys)) - half, int(max(xs)) + half, int(max(ys)) + half
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    inside = np.zeros((h, w), bool)
+    inside[y0:y1, x0:x1] = True
+    seeds[~inside] = cv2.GC_BGD
+    seeds[inside] = cv2.GC_PR_FGD
+    for (x, y), label in zip(prompt.points, labels):
+        cv2.circle(seeds, (int(x), int(y)), radius, int(cv2.GC_FGD if label == 1 else cv2.GC_BGD), -1)
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)  # GrabCut's GMM initialisation uses OpenCV's RNG: keep it deterministic
+    cv2.grabCut(img8, seeds, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    mask = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
+    return _component_under(mask, positives if positives else [((x0 + x1) / 2, (y0 + y1) / 2)])
+
+
+def _component_under(mask: np.ndarray, points) -> np.ndarray:
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    keep = {labels[int(y), int(x)] for x, y in points} - {0}
+    if not keep and count > 1:  # the point fell on a hole: take the largest component
+        sizes = np.bincount(labels.ravel())[1:]
+        keep = {int(np.argmax(sizes)) + 1}
+    return np.isin(labels, list(keep))

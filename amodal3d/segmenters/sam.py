@@ -1,0 +1,48 @@
+"""segment-anything's SamPredictor behind our prompt. Weights: an explicit checkpoint path (never downloaded)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from amodal3d.errors import UserError
+from amodal3d.prompts import Prompt
+
+SAM_MODELS = ("vit_b", "vit_l", "vit_h")
+
+
+def build_sam(model_type: str = "vit_b", checkpoint: str | Path | None = None):
+    """A SAM model. ``checkpoint=None`` builds randomly initialised weights (tests); a path loads the real ones."""
+    try:
+        from segment_anything import sam_model_registry
+    except ImportError:
+        raise UserError("segment-anything is not installed: pip install segment-anything") from None
+    if model_type not in SAM_MODELS:
+        raise UserError(f"unknown SAM model '{model_type}'; known: {', '.join(SAM_MODELS)}")
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise UserError(f"SAM checkpoint {checkpoint} not found (download sam_{model_type}_*.pth from the "
+                        "segment-anything release page and pass its path)")
+    try:
+        return sam_model_registry[model_type](checkpoint=None if checkpoint is None else str(checkpoint)).eval()
+    except RuntimeError as exc:  # a checkpoint of another model type or a broken file
+        raise UserError(f"cannot load SAM {model_type} from {checkpoint}: {str(exc).splitlines()[0]}") from None
+
+
+def segment_with_sam(image: np.ndarray, prompt: Prompt, checkpoint=None, model_type: str = "vit_b",
+                     sam=None) -> tuple[np.ndarray, float]:
+    """(mask (H, W) bool, predicted IoU score) of the best of SAM's three proposals for the prompt."""
+    from segment_anything import SamPredictor
+
+    import torch
+
+    model = sam if sam is not None else build_sam(model_type, checkpoint)
+    predictor = SamPredictor(model)
+    predictor.set_image(np.clip(np.rint(image[..., :3] * 255), 0, 255).astype(np.uint8))
+    coords = np.asarray(prompt.points, np.float32) if prompt.points else None
+    labels = prompt.point_labels() if prompt.points else None
+    box = np.asarray(prompt.box, np.float32) if prompt.box is not None else None
+    with torch.no_grad():
+        masks, scores, _ = predictor.predict(point_coords=coords, point_labels=labels, box=box, multimask_output=True)
+    best = int(np.argmax(scores))
+    return masks[best].astype(bool), float(scores[best])

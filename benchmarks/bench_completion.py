@@ -1,0 +1,134 @@
+"""Amodal mask IoU of the completion methods against two baselines (amodal = modal, amodal = convex hull of the
+modal mask), by occlusion bucket, on rendered scenes and on real photos with pasted occluders; seconds per object.
+
+    .venv/bin/python benchmarks/bench_completion.py --scenes DIR [--samples 4] [--methods classical]
+
+Photo cases follow pix2gestalt's whole-part recipe on Debian's labelme-examples (apt-get install labelme-examples):
+each annotated instance that does not touch the image border is a whole object; another instance's cut-out is pasted
+over it to hide 20-50% or 50-80% of it. Without --scenes, 20 scenes of the bundled objects are rendered first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from amodal3d.completion import complete
+from amodal3d.data.labelme import LABELME_EXAMPLES, read_labelme
+from amodal3d.data.paste import cut_out, paste_occluder
+from amodal3d.prompts import Prompt
+from blender_scenes.scene_format import AMODAL_MASK, INPUT, MODAL_MASK, Scene
+from metrics import mask_iou
+
+BUCKETS = ((0.2, 0.5), (0.5, 0.8))
+
+
+def scene_cases(folder: Path) -> list[dict]:
+    cases = []
+    for path in sorted(folder.glob("scene_*")):
+        scene = Scene.open(path)
+        cases.append({"name": path.name, "source": "render", "image": scene.image(INPUT),
+                      "modal": scene.mask(MODAL_MASK), "amodal": scene.mask(AMODAL_MASK),
+                      "occlusion": scene.meta["occlusion_ratio"]})
+    return cases
+
+
+def photo_cases(root: Path, per_target: int, seed: int) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    photos = [read_labelme(p) for p in sorted(root.glob("*.json"))]
+    pool = [(img, inst) for img, insts in photos for inst in insts if inst.mask.sum() >= 1500]
+    cases = []
+    for img, insts in photos:
+        for t, target in enumerate(insts):
+            rows, cols = np.nonzero(target.mask)
+            if target.mask.sum() < 3000 or rows.min() < 2 or cols.min() < 2 or \
+                    rows.max() > img.shape[0] - 3 or cols.max() > img.shape[1] - 3:
+                continue  # touches the border: not known to be whole
+            for k in range(per_target):
+                others = [p for p in pool if p[1] is not target]
+                occ_img, occ = others[int(rng.integers(len(others)))]
+                scale = np.sqrt(target.mask.sum() / occ.mask.sum()) * rng.uniform(0.8, 1.3)
+                rgb, mask = cut_out(occ_img, occ.mask, scale)
+                case = paste_occluder(img, target.mask, rgb, mask, BUCKETS[k % 2], rng)
+                if case is not None:
+                    cases.append({"name": f"{target.image_path.stem}_{target.label}{t}_{k}", "source": "photo",
+                                  "image": case.image, "modal": case.visible_mask, "amodal": case.whole_mask,
+                                  "occlusion": case.occlusion})
+    return cases
+
+
+def hull_of(mask: np.ndarray) -> np.ndarray:
+    out = np.zeros(mask.shape, np.uint8)
+    points = np.argwhere(mask)[:, ::-1].astype(np.int32)
+    cv2.fillPoly(out, [cv2.convexHull(points)], 1)
+    return out.astype(bool) | mask
+
+
+def run(cases: list[dict], methods: list[str], samples: int, seed: int) -> list[dict]:
+    rows = []
+    for case in cases:
+        row = {"name": case["name"], "source": case["source"], "occlusion": case["occlusion"],
+               "modal": mask_iou(case["modal"], case["amodal"]), "hull": mask_iou(hull_of(case["modal"]), case["amodal"])}
+        for method in methods:
+            start = time.perf_counter()
+            result = complete(case["image"], Prompt(mask=case["modal"]), method=method, samples=samples, seed=seed)
+            row[f"{method}_seconds"] = time.perf_counter() - start
+            row[method] = mask_iou(result.amodal_mask, case["amodal"])
+        rows.append(row)
+    return rows
+
+
+def summarise(rows: list[dict], methods: list[str]) -> dict:
+    table = {}
+    for source in ("render", "photo", "all"):
+        for lo, hi in (*BUCKETS, (0.0, 1.0)):
+            sel = [r for r in rows if (source == "all" or r["source"] == source) and lo <= r["occlusion"] <= hi]
+            if sel:
+                table[f"{source} {int(lo * 100)}-{int(hi * 100)}%"] = {
+                    "n": len(sel), **{m: float(np.mean([r[m] for r in sel])) for m in ("modal", "hull", *methods)}}
+    seconds = {m: float(np.mean([r[f"{m}_seconds"] for r in rows])) for m in methods}
+    return {"table": table, "seconds_per_object": seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenes", type=Path, default=None)
+    parser.add_argument("--photos", type=Path, default=LABELME_EXAMPLES)
+    parser.add_argument("--per-target", type=int, default=4)
+    parser.add_argument("--methods", nargs="+", default=["classical"])
+    parser.add_argument("--samples", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=None, help="also write per-case rows here")
+    args = parser.parse_args()
+
+    scenes = args.scenes
+    if scenes is None:
+        from blender_scenes.generate import render_scenes
+
+        scenes = Path(tempfile.mkdtemp(prefix="bench_completion_"))
+        render_scenes(["all"], 20, 1, scenes, progress=True)
+    cases = scene_cases(scenes)
+    if args.photos.is_dir():
+        cases += photo_cases(args.photos, args.per_target, args.seed)
+    else:
+        print(f"note: {args.photos} missing (apt-get install labelme-examples): photo cases skipped")
+    rows = run(cases, args.methods, args.samples, args.seed)
+    summary = summarise(rows, args.methods)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    print("| cases | n | modal | hull | " + " | ".join(args.methods) + " |")
+    print("|---|---|---|---|" + "---|" * len(args.methods))
+    for key, v in summary["table"].items():
+        print(f"| {key} | {v['n']} | {v['modal']:.3f} | {v['hull']:.3f} | "
+              + " | ".join(f"{v[m]:.3f}" for m in args.methods) + " |")
+    print("seconds per object:", json.dumps(summary["seconds_per_object"]))
+
+
+if __name__ == "__main__":
+    main()
