@@ -54,8 +54,7 @@ class Frame:
         Bool masks map by nearest neighbour when the canvas is as fine as the input or finer (exactly invertible by
         :meth:`to_input`), and by area majority when it is coarser."""
         if image.dtype == bool and self.scale < 1:
-            coverage = self.to_canvas(image.astype(np.float32), fill=float(fill))
-            return coverage >= 0.5
+            return _majority_keeping_parts(self.to_canvas(image.astype(np.float32), fill=float(fill)))
         src = image.astype(np.uint8) if image.dtype == bool else image
         channels = 1 if src.ndim == 2 else src.shape[2]
         border = tuple([fill] * channels) if np.isscalar(fill) else tuple(fill)
@@ -88,6 +87,21 @@ class Frame:
     def to_dict(self) -> dict:
         return {"x0": self.x0, "y0": self.y0, "side": self.side, "size": self.size,
                 "image_width": self.image_width, "image_height": self.image_height}
+
+
+def _majority_keeping_parts(coverage: np.ndarray) -> np.ndarray:
+    """Area-majority downsampled mask in which no separate part vanishes: a part too thin to win any pixel keeps its
+    best-covered one."""
+    from scipy import ndimage
+
+    out = coverage >= 0.5
+    labels, count = ndimage.label(coverage > 1e-3)
+    if count:
+        has_pixel = ndimage.maximum(out, labels, index=np.arange(1, count + 1)).astype(bool)
+        lost = np.nonzero(~has_pixel)[0] + 1
+        for r, c in ndimage.maximum_position(coverage, labels, index=lost):
+            out[r, c] = True
+    return out
 
 
 def mask_from_white(rgb: np.ndarray, threshold: int = WHITE_THRESHOLD) -> np.ndarray:

@@ -74,32 +74,31 @@ def read_mask(path: Path) -> np.ndarray:
         return np.asarray(img.convert("L")) > 127
 
 
-def read_image(path: Path) -> np.ndarray:
-    """An RGB(A) image file -> (H, W, 3) float32 in [0, 1] (alpha composited on white). UserError if unreadable."""
+def _load_user_image(path: Path, what: str, convert):
+    """Open a user-supplied image file and apply ``convert`` to the PIL image; UserError when missing or unreadable."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: image not found")
+        raise UserError(f"{path}: {what} not found")
     try:
         with Image.open(path) as img:
-            rgba = np.asarray(img.convert("RGBA"), np.float32) / 255.0
+            return convert(img)
     except (UnidentifiedImageError, OSError) as exc:
-        raise UserError(f"{path}: cannot read image ({exc})") from None
+        raise UserError(f"{path}: cannot read {what} ({exc})") from None
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An RGB(A) image file -> (H, W, 3) float32 in [0, 1] (alpha composited on white). UserError if unreadable."""
+    rgba = _load_user_image(path, "image", lambda img: np.asarray(img.convert("RGBA"), np.float32) / 255.0)
     return rgba[..., :3] * rgba[..., 3:] + (1.0 - rgba[..., 3:])
 
 
 def read_mask_file(path: Path) -> np.ndarray:
     """A mask image (non-zero = inside; alpha when it has one) -> bool (H, W). UserError if unreadable."""
-    from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: mask not found")
-    try:
-        with Image.open(path) as img:
-            if img.mode in ("RGBA", "LA"):
-                return np.asarray(img.getchannel("A")) > 127
-            return np.asarray(img.convert("L")) > 127
-    except (UnidentifiedImageError, OSError) as exc:
-        raise UserError(f"{path}: cannot read mask ({exc})") from None
+    def convert(img):
+        channel = img.getchannel("A") if img.mode in ("RGBA", "LA") else img.convert("L")
+        return np.asarray(channel) > 127
+
+    return _load_user_image(path, "mask", convert)
