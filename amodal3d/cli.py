@@ -187,6 +187,45 @@ class Complete:
 
 
 @dataclass
+class Reconstruct:
+    """Reconstruct a mesh from a completion (or an RGBA image of the whole object). Writes mesh.glb (textured),
+    mesh.obj, mesh.ply, recon.json, and views/ with transforms.json when the method generates views."""
+
+    out: Path
+    """Output folder (replaced whole, atomically)."""
+    completion: Path | None = None
+    """A completion folder (amodal3d complete): first sample's colours, majority-vote mask."""
+    image: Path | None = None
+    """Or an RGBA image of the whole object (alpha = object)."""
+    scene: Path | None = None
+    """Place the result in this rendered scene's benchmark frame (its input camera), so `amodal3d eval` scores it."""
+    ring: bool = False
+    """With --scene, also pass the scene's 16 ground-truth ring views (for multi-view methods such as visual_hull)."""
+    method: str | None = None
+    """Reconstruction backend: inflate (CPU default), visual_hull, syncdreamer, sds."""
+    elevation: float | None = None
+    """Input view elevation in degrees (default: the scene's, else 0)."""
+    seed: int = 0
+    """Seed for stochastic backends."""
+
+    def main(self) -> int:
+        from amodal3d.io import read_image_rgba
+        from recon.pipeline import make_inputs, reconstruct, view_from_completion, write_reconstruction
+
+        if (self.completion is None) == (self.image is None):
+            raise UserError("give exactly one of --completion DIR or --image RGBA.png")
+        rgba = view_from_completion(self.completion) if self.completion else read_image_rgba(self.image)
+        inputs = make_inputs(rgba, self.scene, self.elevation, with_ring=self.ring)
+        result = reconstruct(inputs, self.method, seed=self.seed)
+        source = {"completion": str(self.completion)} if self.completion else {"image": str(self.image)}
+        write_reconstruction(result, self.out, {**source, "scene": None if self.scene is None else str(self.scene),
+                                                "elevation_deg": inputs.elevation_deg})
+        print(f"{self.out}: {result.info.get('method')} mesh, {len(result.mesh.faces)} faces, "
+              f"{result.info.get('seconds', 0.0):.2f} s")
+        return 0
+
+
+@dataclass
 class Demo:
     """The main job on the embedded defaults: render occluded scenes from the bundled objects, complete each target
     with the CPU default, and write contact sheets."""
@@ -229,6 +268,7 @@ Commands = Union[
     Annotated[Objects, tyro.conf.subcommand("objects")],
     Annotated[Eval, tyro.conf.subcommand("eval")],
     Annotated[Complete, tyro.conf.subcommand("complete")],
+    Annotated[Reconstruct, tyro.conf.subcommand("reconstruct")],
     Annotated[Demo, tyro.conf.subcommand("demo")],
 ]
 

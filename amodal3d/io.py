@@ -90,8 +90,13 @@ def _load_user_image(path: Path, what: str, convert):
 
 def read_image(path: Path) -> np.ndarray:
     """An RGB(A) image file -> (H, W, 3) float32 in [0, 1] (alpha composited on white). UserError if unreadable."""
-    rgba = _load_user_image(path, "image", lambda img: np.asarray(img.convert("RGBA"), np.float32) / 255.0)
+    rgba = read_image_rgba(path)
     return rgba[..., :3] * rgba[..., 3:] + (1.0 - rgba[..., 3:])
+
+
+def read_image_rgba(path: Path) -> np.ndarray:
+    """An image file -> (H, W, 4) float32 in [0, 1]; images without alpha are opaque. UserError if unreadable."""
+    return _load_user_image(path, "image", lambda img: np.asarray(img.convert("RGBA"), np.float32) / 255.0)
 
 
 def read_mask_file(path: Path) -> np.ndarray:

@@ -123,3 +123,46 @@ opengl_to_opencv = opencv_to_opengl
 def focal_to_lens_mm(focal_px: float, width: int, sensor_width_mm: float = SENSOR_WIDTH_MM) -> float:
     """Blender lens (mm) for a focal length in pixels with a horizontal sensor fit."""
     return focal_px * sensor_width_mm / width
+
+
+# ---------------------------------------------------------------------------------------------------- input framing
+
+SYNCDREAMER_CROP = 200  # longest side of the object on the 256 canvas (SyncDreamer also uses 180 and 150)
+ZERO123_DISTANCE = 3.8  # threestudio's Zero-1-to-3 defaults: camera distance, vertical FOV, input elevation
+ZERO123_FOVY_DEG = 20.0
+ZERO123_ELEVATION_DEG = 5.0
+
+
+def syncdreamer_input(rgba: np.ndarray, crop: int = SYNCDREAMER_CROP, size: int = SYNCDREAMER_RESOLUTION) -> np.ndarray:
+    """SyncDreamer's input: crop to the alpha bounding box, scale the longest side to ``crop``, centre on a
+    ``size`` canvas, composite on white. ``rgba`` (H, W, 4) float in [0, 1] -> (size, size, 4) float (alpha kept)."""
+    import cv2
+
+    alpha = rgba[..., 3]
+    rows, cols = np.nonzero(alpha > 0.5)
+    if len(rows) == 0:
+        raise ValueError("the image's alpha is empty: nothing to reconstruct")
+    y0, y1, x0, x1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    patch = rgba[y0:y1, x0:x1]
+    scale = crop / max(y1 - y0, x1 - x0)
+    w, h = max(1, int(round((x1 - x0) * scale))), max(1, int(round((y1 - y0) * scale)))
+    patch = cv2.resize(patch.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    out = np.zeros((size, size, 4), np.float32)
+    top, left = (size - h) // 2, (size - w) // 2
+    out[top : top + h, left : left + w] = np.clip(patch, 0, 1)
+    out[..., :3] = out[..., :3] * out[..., 3:] + (1.0 - out[..., 3:])
+    return out
+
+
+def syncdreamer_input_camera(elevation_deg: float, resolution: int = SYNCDREAMER_RESOLUTION) -> Camera:
+    """The camera under which a SyncDreamer-framed input shows a unit-box object at the origin (azimuth 0)."""
+    return orbit_camera(0.0, elevation_deg, SYNCDREAMER_RADIUS, syncdreamer_intrinsics(resolution), resolution,
+                        resolution)
+
+
+def zero123_camera(elevation_deg: float = ZERO123_ELEVATION_DEG, azimuth_deg: float = 0.0,
+                   resolution: int = 256) -> Camera:
+    """threestudio's Zero-1-to-3 input camera: distance 3.8, vertical FOV 20 degrees."""
+    focal = resolution / 2.0 / np.tan(np.deg2rad(ZERO123_FOVY_DEG) / 2.0)
+    return orbit_camera(azimuth_deg, elevation_deg, ZERO123_DISTANCE, intrinsics(focal, resolution, resolution),
+                        resolution, resolution)

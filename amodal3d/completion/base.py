@@ -8,12 +8,11 @@ one. Framing, mask extraction, the vote and the way back to input coordinates ar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.metadata import entry_points
-from typing import Callable, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
-from amodal3d.errors import UserError
+from amodal3d.registry import Registry
 
 ENTRY_POINT_GROUP = "amodal3d.completers"
 
@@ -46,41 +45,11 @@ class Completer(Protocol):
         ...
 
 
-_REGISTRY: dict[str, Callable[..., Completer]] = {}
-
-
-def register_completer(name: str):
-    """Class decorator adding a backend under ``name``; a second backend with the same name is an error."""
-
-    def add(cls):
-        if name in _REGISTRY:
-            raise ValueError(f"completer '{name}' is already registered ({_REGISTRY[name]!r})")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return add
-
-
-def _load_plugins() -> None:
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name not in _REGISTRY:
-            register_completer(ep.name)(ep.load())
-
-
-def available_completers() -> list[str]:
-    _load_builtin()
-    _load_plugins()
-    return sorted(_REGISTRY)
+COMPLETERS = Registry("completion method", ENTRY_POINT_GROUP, ("amodal3d.completion.classical",))
+register_completer = COMPLETERS.register
+available_completers = COMPLETERS.names
 
 
 def get_completer(name: str, **options) -> Completer:
     """An instance of the backend ``name``; unknown names list the known ones."""
-    known = available_completers()
-    if name not in _REGISTRY:
-        raise UserError(f"unknown completion method '{name}'; known: {', '.join(known)}")
-    return _REGISTRY[name](**options)
-
-
-def _load_builtin() -> None:
-    import amodal3d.completion.classical  # noqa: F401  (registers itself)
+    return COMPLETERS.create(name, **options)

@@ -1,0 +1,91 @@
+"""Writing reconstructions and multi-view data for other tools: meshes (GLB with texture, OBJ, PLY), nerfstudio
+``transforms.json`` and SDFStudio ``meta_data.json``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from recon.cameras import Camera, opencv_to_opengl
+
+
+def write_meshes(mesh, folder: Path, stem: str = "mesh") -> dict[str, Path]:
+    """``mesh.glb`` (texture or vertex colours kept), ``mesh.obj`` (+ material and texture), ``mesh.ply``."""
+    folder = Path(folder)
+    paths = {"glb": folder / f"{stem}.glb", "obj": folder / f"{stem}.obj", "ply": folder / f"{stem}.ply"}
+    mesh.export(paths["glb"])
+    mesh.export(paths["obj"])
+    plain = mesh.copy()
+    if hasattr(plain.visual, "to_color"):
+        plain.visual = plain.visual.to_color()  # PLY has no textures: bake to vertex colours
+    plain.export(paths["ply"])
+    return paths
+
+
+def nerfstudio_transforms(cameras: list[Camera], image_paths: list[str], mask_paths: list[str] | None = None,
+                          depth_paths: list[str] | None = None) -> dict:
+    """nerfstudio's transforms.json (camera_model OPENCV, c2w in OpenGL axes), one frame per camera."""
+    if not cameras:
+        raise ValueError("no cameras")
+    K0 = cameras[0].K
+    shared = all(np.allclose(c.K, K0) and (c.width, c.height) == (cameras[0].width, cameras[0].height)
+                 for c in cameras)
+    out: dict = {"camera_model": "OPENCV"}
+    if shared:
+        out.update(_intrinsics(cameras[0]))
+    frames = []
+    for i, cam in enumerate(cameras):
+        frame = {"file_path": image_paths[i], "transform_matrix": opencv_to_opengl(cam.c2w).tolist()}
+        if not shared:
+            frame.update(_intrinsics(cam))
+        if mask_paths:
+            frame["mask_path"] = mask_paths[i]
+        if depth_paths:
+            frame["depth_file_path"] = depth_paths[i]
+        frames.append(frame)
+    out["frames"] = frames
+    return out
+
+
+def _intrinsics(cam: Camera) -> dict:
+    return {"fl_x": float(cam.K[0, 0]), "fl_y": float(cam.K[1, 1]), "cx": float(cam.K[0, 2]),
+            "cy": float(cam.K[1, 2]), "w": int(cam.width), "h": int(cam.height),
+            "k1": 0.0, "k2": 0.0, "p1": 0.0, "p2": 0.0}
+
+
+def cameras_from_transforms(data: dict) -> list[Camera]:
+    """Inverse of :func:`nerfstudio_transforms`."""
+    cams = []
+    for frame in data["frames"]:
+        src = {**data, **frame}
+        K = np.array([[src["fl_x"], 0, src["cx"]], [0, src["fl_y"], src["cy"]], [0, 0, 1]], float)
+        c2w = opencv_to_opengl(np.asarray(frame["transform_matrix"], float))
+        cams.append(Camera(K, c2w, int(src["w"]), int(src["h"])))
+    return cams
+
+
+def sdfstudio_meta(cameras: list[Camera], image_paths: list[str], mask_paths: list[str] | None = None,
+                   bound: float = 1.0) -> dict:
+    """SDFStudio's meta_data.json (used by nerfstudio's neus / neus-facto): per-frame 4x4 intrinsics and camtoworld
+    (OpenGL axes as nerfstudio's sdfstudio parser expects), a scene box around the unit object."""
+    frames = []
+    for i, cam in enumerate(cameras):
+        K4 = np.eye(4)
+        K4[:3, :3] = cam.K
+        frame = {"rgb_path": image_paths[i], "camtoworld": opencv_to_opengl(cam.c2w).tolist(),
+                 "intrinsics": K4.tolist()}
+        if mask_paths:
+            frame["foreground_mask"] = mask_paths[i]
+        frames.append(frame)
+    return {
+        "camera_model": "OPENCV",
+        "height": int(cameras[0].height),
+        "width": int(cameras[0].width),
+        "has_mono_prior": False,
+        "has_foreground_mask": bool(mask_paths),
+        "worldtogt": np.eye(4).tolist(),
+        "scene_box": {"aabb": [[-bound] * 3, [bound] * 3], "near": 0.05, "far": 2.5 + bound, "radius": bound,
+                      "collider_type": "box"},
+        "frames": frames,
+    }

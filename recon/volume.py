@@ -1,0 +1,48 @@
+"""Voxel grids in the benchmark frame and their surfaces: shared by the CPU reconstructors."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from recon.cameras import Camera
+
+GRID_BOUND = 0.75  # the unit object fits in [-0.5, 0.5]^3; a margin for imperfect placement
+
+
+def grid_centres(resolution: int, bound: float = GRID_BOUND) -> np.ndarray:
+    """(R^3, 3) voxel centres of a cube [-bound, bound]^3, x-major (index = (i * R + j) * R + k)."""
+    axis = -bound + (np.arange(resolution) + 0.5) * (2 * bound / resolution)
+    x, y, z = np.meshgrid(axis, axis, axis, indexing="ij")
+    return np.stack([x.ravel(), y.ravel(), z.ravel()], axis=1)
+
+
+def project_to_pixels(camera: Camera, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Integer pixel (row, col), camera depth and an in-image flag for each point."""
+    uv, z = camera.project(points)
+    col, row = np.floor(uv[:, 0]).astype(np.int64), np.floor(uv[:, 1]).astype(np.int64)
+    inside = (z > 1e-6) & (col >= 0) & (col < camera.width) & (row >= 0) & (row < camera.height)
+    return np.clip(row, 0, camera.height - 1), np.clip(col, 0, camera.width - 1), z, inside
+
+
+def surface_from_occupancy(occupancy: np.ndarray, bound: float = GRID_BOUND, smooth: float = 1.0):
+    """A closed trimesh.Trimesh of the occupied voxels (marching cubes on a lightly blurred field), largest part."""
+    import trimesh
+    from skimage.measure import marching_cubes
+
+    resolution = occupancy.shape[0]
+    field = np.pad(occupancy.astype(np.float32), 1)  # a closed surface even where the object touches the grid
+    if smooth > 0:
+        field = ndimage.gaussian_filter(field, smooth)
+    if field.max() < 0.5:
+        raise ValueError("the reconstruction is empty: the mask projects to no voxel of the grid")
+    spacing = 2 * bound / resolution
+    verts, faces, _, _ = marching_cubes(field, level=0.5, spacing=(spacing,) * 3)
+    verts = verts - bound - spacing / 2  # undo the padding, voxel centres at -bound + (i + 0.5) * spacing
+    mesh = trimesh.Trimesh(verts, faces[:, ::-1], process=True)  # outward normals
+    parts = mesh.split(only_watertight=False)
+    if len(parts) > 1:
+        mesh = max(parts, key=lambda m: len(m.faces))
+    if mesh.volume < 0:
+        mesh.invert()
+    return mesh
