@@ -1,7 +1,7 @@
 """Reconstruction on rendered scenes, scored by SyncDreamer's mesh protocol (metrics.evaluate_mesh).
 
 Single-view CPU default (inflate) from (a) the GT whole view (upper bound), (b) the modal-masked input (no
-completion), (c) the classical completion; and the visual hull of the 16 GT ring views (multi-view). Mean Chamfer
+completion), (c) the classical completion; and the visual hull and the NeuS grid fit of the 16 GT ring views (multi-view). Mean Chamfer
 distance and volumetric IoU per configuration, seconds per object per method.
 
     .venv/bin/python benchmarks/bench_recon.py --scenes DIR [--limit 12]
@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--scenes", type=Path, required=True)
     parser.add_argument("--limit", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--multiview", nargs="*", default=["visual_hull", "neus"])
     args = parser.parse_args()
 
     rows = []
@@ -54,12 +55,13 @@ def main() -> None:
             rows.append({"scene": folder.name, "config": f"inflate/{config}", "cd": m.chamfer, "viou": m.volume_iou,
                          "seconds": seconds})
         ring = [View(scene.ring_view(i), cam) for i, cam in enumerate(scene.ring_cameras)]
-        start = time.perf_counter()
-        result = reconstruct(ReconInput(View(ring[0].rgba, ring[0].camera), 30.0, ring), "visual_hull")
-        seconds = time.perf_counter() - start
-        m = metrics.evaluate_mesh(result.mesh, folder)
-        rows.append({"scene": folder.name, "config": "visual_hull/gt_ring", "cd": m.chamfer, "viou": m.volume_iou,
-                     "seconds": seconds})
+        for method in args.multiview:
+            start = time.perf_counter()
+            result = reconstruct(ReconInput(View(ring[0].rgba, ring[0].camera), 30.0, ring), method)
+            seconds = time.perf_counter() - start
+            m = metrics.evaluate_mesh(result.mesh, folder)
+            rows.append({"scene": folder.name, "config": f"{method}/gt_ring", "cd": m.chamfer, "viou": m.volume_iou,
+                         "seconds": seconds})
     print(f"| configuration | scenes | CD (lower better) | vIoU | seconds per object |")
     print("|---|---|---|---|---|")
     summary = {}

@@ -53,7 +53,7 @@ class Reconstructor(Protocol):
 
 
 RECONSTRUCTORS = Registry("reconstruction method", ENTRY_POINT_GROUP,
-                          ("recon.inflate", "recon.visual_hull", "recon.syncdreamer", "recon.sds"))
+                          ("recon.inflate", "recon.visual_hull", "recon.neus", "recon.syncdreamer", "recon.sds"))
 register_reconstructor = RECONSTRUCTORS.register
 available_reconstructors = RECONSTRUCTORS.names
 

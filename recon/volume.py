@@ -27,17 +27,27 @@ def project_to_pixels(camera: Camera, points: np.ndarray) -> tuple[np.ndarray, n
 
 def surface_from_occupancy(occupancy: np.ndarray, bound: float = GRID_BOUND, smooth: float = 1.0):
     """A closed trimesh.Trimesh of the occupied voxels (marching cubes on a lightly blurred field), largest part."""
-    import trimesh
-    from skimage.measure import marching_cubes
-
-    resolution = occupancy.shape[0]
     field = np.pad(occupancy.astype(np.float32), 1)  # a closed surface even where the object touches the grid
     if smooth > 0:
         field = ndimage.gaussian_filter(field, smooth)
-    if field.max() < 0.5:
-        raise ValueError("the reconstruction is empty: the mask projects to no voxel of the grid")
+    return _marching_cubes(field, 0.5, bound, occupancy.shape[0])
+
+
+def surface_from_sdf(sdf: np.ndarray, bound: float = GRID_BOUND):
+    """The zero level set (inside negative) of a signed-distance grid as a closed mesh, largest part."""
+    field = -np.pad(sdf, 1, constant_values=float(np.abs(sdf).max()))
+    return _marching_cubes(field, 0.0, bound, sdf.shape[0])
+
+
+def _marching_cubes(field: np.ndarray, level: float, bound: float, resolution: int):
+    """Marching cubes of a padded field (inside above ``level``) over the grid's cube."""
+    import trimesh
+    from skimage.measure import marching_cubes
+
+    if field.max() < level:
+        raise ValueError("the reconstruction is empty: no voxel of the grid is inside the object")
     spacing = 2 * bound / resolution
-    verts, faces, _, _ = marching_cubes(field, level=0.5, spacing=(spacing,) * 3)
+    verts, faces, _, _ = marching_cubes(field, level=level, spacing=(spacing,) * 3)
     verts = verts - bound - spacing / 2  # undo the padding, voxel centres at -bound + (i + 0.5) * spacing
     mesh = trimesh.Trimesh(verts, faces[:, ::-1], process=True)  # outward normals
     parts = mesh.split(only_watertight=False)

@@ -152,3 +152,15 @@ def test_cli_reconstruct_from_image_and_errors(tmp_path):
     run = subprocess.run([sys.executable, "-m", "amodal3d", "reconstruct", "--image", str(tmp_path / "whole.png"),
                           "--method", "syncdreamer", "--out", str(tmp_path / "s")], capture_output=True, text=True)
     assert run.returncode == 2 and "SyncDreamer" in run.stderr and not (tmp_path / "s").exists()
+
+
+def test_neus_fit_lowers_its_loss_and_keeps_the_shape(sphere_views, tmp_path):
+    from recon.neus import NeuSReconstructor
+
+    sphere, views = sphere_views
+    result = NeuSReconstructor(resolution=32, steps=40, rays=256, samples=32).reconstruct(
+        ReconInput(views[0], 30.0, views), seed=0)
+    assert result.info["loss_last"] < result.info["loss_first"]
+    m = metrics.evaluate_mesh(result.mesh, _scene_for(sphere, views, tmp_path))
+    assert m.volume_iou > 0.8 and m.chamfer < 0.03
+    assert result.mesh.is_watertight
