@@ -62,7 +62,7 @@ def main() -> None:
             m = metrics.evaluate_mesh(result.mesh, folder)
             rows.append({"scene": folder.name, "config": f"{method}/gt_ring", "cd": m.chamfer, "viou": m.volume_iou,
                          "seconds": seconds})
-    print(f"| configuration | scenes | CD (lower better) | vIoU | seconds per object |")
+    print("| configuration | scenes | CD (lower better) | vIoU | seconds per object |")
     print("|---|---|---|---|---|")
     summary = {}
     for config in dict.fromkeys(r["config"] for r in rows):

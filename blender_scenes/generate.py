@@ -97,6 +97,7 @@ def scene_metadata(sample: SceneSample, rendered: RenderedScene, config: SceneCo
         "occluders": [describe(p) for p in sample.occluders],
         "occlusion_ratio": rendered.occlusion,
         "occlusion_estimated": sample.estimated_occlusion,
+        "occlusion_requested": sample.requested_occlusion,
         "occlusion_range": list(config.occlusion),
         "input_camera": {**sample.input_camera.to_dict(), "elevation_deg": sample.elevation_deg,
                          "azimuth_deg": sample.azimuth_deg, "radius": sample.radius},

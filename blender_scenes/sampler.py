@@ -9,7 +9,7 @@ scale) until ray-cast silhouettes (the same pixel-centre rays Blender traces) gi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import trimesh
@@ -101,7 +101,6 @@ class SceneSample:
     ground_z: float | None
     estimated_occlusion: float
     requested_occlusion: float
-    extras: dict = field(default_factory=dict)
 
     @property
     def placements(self) -> list[Placement]:

@@ -2,7 +2,6 @@ import json
 import subprocess
 import sys
 
-import cv2
 import numpy as np
 import pytest
 

@@ -11,7 +11,7 @@ from amodal3d.errors import UserError
 from amodal3d.io import write_png
 from recon.base import ReconInput, View, available_reconstructors, get_reconstructor
 from recon.cameras import (
-    Camera, syncdreamer_input, syncdreamer_input_camera, syncdreamer_ring, zero123_camera,
+    syncdreamer_input, syncdreamer_input_camera, syncdreamer_ring, zero123_camera,
 )
 from recon.export import cameras_from_transforms, nerfstudio_transforms, sdfstudio_meta
 from recon.pipeline import make_inputs, reconstruct, write_reconstruction

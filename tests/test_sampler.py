@@ -28,7 +28,7 @@ def test_silhouette_of_a_square_facing_the_camera():
 
     square = trimesh.Trimesh(v, np.array([[0, 1, 2], [0, 2, 3]]), process=False)
     sil = silhouette(cam, square)
-    side = 280 * 1.0 / 2.0  # focal * size / distance = 140 px, centred: rows/cols 58..197
+    # focal * size / distance = 280 * 1 / 2 = 140 px, centred: rows/cols 58..197
     assert sil.sum() == 140 * 140
     assert sil[58:198, 58:198].all()
     depth = depth_map(cam, square)
