@@ -210,3 +210,26 @@ def test_sam_errors():
         build_sam("vit_b", "/nonexistent/sam.pth")
     with pytest.raises(UserError, match="unknown SAM model"):
         build_sam("vit_x")
+
+
+def test_pocket_foreground_keeps_occluded_pockets_and_drops_background_ones():
+    """A C-shaped object on a cluttered background: its mouth shows the background (not part of the object); the
+    same object with a distinct occluder in the mouth keeps the mouth as possibly hidden object."""
+    from amodal3d.completion.classical import grown_hull, pocket_foreground
+
+    rng = np.random.default_rng(0)
+    h = w = 160
+    clutter = rng.uniform(0.0, 1.0, size=(h // 8, w // 8, 3)).repeat(8, 0).repeat(8, 1).astype(np.float32)
+    yy, xx = np.mgrid[0:h, 0:w]
+    ring = ((xx - 80) ** 2 + (yy - 80) ** 2 < 50**2) & ((xx - 80) ** 2 + (yy - 80) ** 2 > 25**2)
+    c_shape = ring & ~((xx > 80) & (np.abs(yy - 80) < 20))
+    image = clutter.copy()
+    image[c_shape] = [0.9, 0.8, 0.1]
+    valid = np.ones((h, w), bool)
+    pocket = grown_hull(c_shape, 0.0) & ~c_shape
+    open_mouth = pocket_foreground(image, c_shape, valid)
+    occluded = image.copy()
+    occluded[pocket] = [0.1, 0.1, 0.9]
+    covered = pocket_foreground(occluded, c_shape, valid)
+    assert (covered & pocket).sum() > 0.8 * pocket.sum()
+    assert (open_mouth & pocket).sum() < (covered & pocket).sum()

@@ -3,7 +3,7 @@
 1. Background model: the dominant colours of the canvas border (Lab k-means clusters holding >= 15% of it). It is
    trusted only when it explains much of the canvas (a plain backdrop, not clutter) and not the object itself.
 2. Shape: the visible mask plus its convex hull, minus trusted background (the object cannot be where the backdrop
-   shows). Where the hull boundary is cut by something that is not background (an occluder, the image edge), the
+   shows); in clutter, where no backdrop colour can be trusted, GrabCut decides which hull pockets are foreground. Where the hull boundary is cut by something that is not background (an occluder, the image edge), the
    hull is grown past the cut, more for longer cuts; each sample draws its own growth, the vote takes the consensus.
 3. Appearance: the hidden part is filled from the visible object only (OpenCV Telea inpainting with every non-object
    pixel unknown), whole object on white, alpha = the completed shape.
@@ -114,21 +114,73 @@ def reflected_hull(modal: np.ndarray, cut: np.ndarray, reach: float) -> np.ndarr
     return hull_mask(np.concatenate([points, mirrored]), modal.shape)
 
 
-def background_trust(background: np.ndarray, modal: np.ndarray, valid: np.ndarray,
-                     plain: tuple[float, float] = (0.3, 0.5), camouflage: float = 0.1) -> float:
-    """How far the background model can be trusted, 0..1: it must explain much of the canvas (a plain backdrop, not
+CAMOUFLAGE = 0.1  # share of the visible object coloured like the backdrop above which the backdrop model is useless
+MIN_POCKET_KEPT = 0.2  # on a camouflaged object, GrabCut keeping less of the pockets than this has collapsed
+PLAIN = (0.3, 0.5)  # share of the non-object canvas the backdrop explains: clutter below, plain backdrop above
+
+
+def backdrop_share(background: np.ndarray, modal: np.ndarray, valid: np.ndarray) -> float:
+    region = valid & ~modal
+    return float(background[region].mean()) if region.any() else 0.0
+
+
+def camouflaged(background: np.ndarray, modal: np.ndarray) -> bool:
+    return bool(background[modal].mean() > CAMOUFLAGE)
+
+
+def background_trust(background: np.ndarray, modal: np.ndarray, valid: np.ndarray) -> float:
+    """How far the backdrop model can be trusted, 0..1: it must explain much of the canvas (a plain backdrop, not
     clutter) and must not also explain the object itself (a white object on white)."""
-    if background[modal].mean() > camouflage:
+    if camouflaged(background, modal):
         return 0.0
-    explained = background[valid & ~modal].mean() if (valid & ~modal).any() else 0.0
-    return float(np.clip((explained - plain[0]) / (plain[1] - plain[0]), 0.0, 1.0))
+    return float(np.clip((backdrop_share(background, modal, valid) - PLAIN[0]) / (PLAIN[1] - PLAIN[0]), 0.0, 1.0))
 
 
-def completed_shape(modal: np.ndarray, background: np.ndarray, side: np.ndarray, cut: np.ndarray, reach: float,
-                    trusted: bool) -> np.ndarray:
-    """Visible mask + its convex hull (minus background, when the model is trusted) + its mirror across the cut
-    (up to ``reach``) on the occluded side where not background."""
-    free = ~background if trusted else np.ones_like(modal)
+def pocket_foreground(image: np.ndarray, modal: np.ndarray, valid: np.ndarray, iterations: int = 4) -> np.ndarray:
+    """Where the hull's pockets (hull minus visible mask) look like foreground rather than the surroundings: GrabCut
+    with the visible object as sure foreground, the pockets as probable foreground, the window's margin as sure
+    background. For cluttered scenes, where no single backdrop colour exists, this is the background model."""
+    import cv2
+
+    hull = grown_hull(modal, 0.0)
+    seeds = np.full(modal.shape, cv2.GC_PR_BGD, np.uint8)
+    rows, cols = np.nonzero(hull)
+    margin = max(rows.max() - rows.min(), cols.max() - cols.min()) // 3
+    window = np.zeros_like(modal)
+    window[max(0, rows.min() - margin) : rows.max() + margin + 1, max(0, cols.min() - margin) : cols.max() + margin + 1] = True
+    seeds[~window] = cv2.GC_BGD
+    seeds[hull & ~modal] = cv2.GC_PR_FGD
+    seeds[ndimage.binary_erosion(modal, iterations=2)] = cv2.GC_FGD
+    seeds[~valid & hull] = cv2.GC_FGD  # off the image the object can only be hidden, never background
+    if not (seeds == cv2.GC_FGD).any() or not (seeds == cv2.GC_BGD).any():
+        return np.ones_like(modal)
+    img8 = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)
+    cv2.grabCut(img8, seeds, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    return (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
+
+
+def hull_free_region(image: np.ndarray, modal: np.ndarray, valid: np.ndarray, background: np.ndarray,
+                     trust: float) -> np.ndarray:
+    """Where the convex hull of the visible part may stay: not the trusted backdrop; in clutter, GrabCut's
+    foreground; everywhere when the object is coloured like its surroundings (no colour model separates them)."""
+    if trust > 0.5:
+        return ~background
+    camo = camouflaged(background, modal)
+    if camo and backdrop_share(background, modal, valid) >= PLAIN[1]:
+        return np.ones_like(modal)  # white on white
+    foreground = pocket_foreground(image, modal, valid)
+    pockets = grown_hull(modal, 0.0) & ~modal
+    if camo and pockets.any() and (foreground & pockets).sum() < MIN_POCKET_KEPT * pockets.sum():
+        return np.ones_like(modal)  # GrabCut collapsed onto a camouflaged object: no evidence, keep the hull
+    return foreground
+
+
+def completed_shape(modal: np.ndarray, free: np.ndarray, background: np.ndarray, side: np.ndarray, cut: np.ndarray,
+                    reach: float) -> np.ndarray:
+    """Visible mask + its convex hull where ``free`` + its mirror across the cut (up to ``reach``) on the occluded
+    side where not background."""
     shape = modal | (grown_hull(modal, 0.0) & free)
     if reach > 0:
         shape |= reflected_hull(modal, cut, reach) & side & ~background
@@ -167,11 +219,12 @@ class ClassicalCompleter:
         background, _ = background_like(inputs.image, inputs.modal, inputs.valid)
         side, cut = occlusion_side(inputs.modal, background)
         appearance = object_appearance(inputs.image, inputs.modal)
-        # grow past the hull only as far as the background model can be trusted to stop the growth
+        # grow past the hull only as far as the backdrop model can be trusted to stop the growth
         trust = background_trust(background, inputs.modal, inputs.valid)
+        free = hull_free_region(inputs.image, inputs.modal, inputs.valid, background, trust)
         out = []
         for reach in self.growth_factors(samples, seed) * trust:
-            shape = completed_shape(inputs.modal, background, side, cut, float(reach), trusted=trust > 0.5)
+            shape = completed_shape(inputs.modal, free, background, side, cut, float(reach))
             rgb = np.where(shape[..., None], appearance, 1.0).astype(np.float32)
             out.append(WholeSample(rgb=rgb, alpha=shape.astype(np.float32)))
         return out
