@@ -151,7 +151,7 @@ class Complete:
 
     def main(self) -> int:
         from amodal3d.completion import complete, write_completion
-        from amodal3d.io import read_image, read_mask_file
+        from amodal3d.io import read_image, read_mask
         from amodal3d.prompts import Prompt
 
         extra = {}
@@ -167,7 +167,7 @@ class Complete:
             if sum(given) != 1:
                 raise UserError("give exactly one prompt: --point X Y, --box X0 Y0 X1 Y1 or --mask M")
             if self.mask is not None:
-                prompt = Prompt(mask=read_mask_file(self.mask))
+                prompt = Prompt(mask=read_mask(self.mask))
             elif self.point is not None:
                 prompt = Prompt.point(*self.point)
             else:

@@ -117,6 +117,3 @@ def mask_from_alpha(rgba: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """Object mask from the alpha channel of an RGBA image in [0, 1]."""
     return np.asarray(rgba)[..., 3] >= threshold
 
-
-def composite_on_white(rgba: np.ndarray) -> np.ndarray:
-    return rgba[..., :3] * rgba[..., 3:] + (1.0 - rgba[..., 3:])

@@ -66,12 +66,9 @@ def write_png(path: Path, image: np.ndarray) -> None:
     Image.fromarray(to_uint8(image)).save(path)
 
 
-def read_mask(path: Path) -> np.ndarray:
-    """A 0/255 mask PNG -> bool (H, W)."""
-    from PIL import Image
-
-    with Image.open(path) as img:
-        return np.asarray(img.convert("L")) > 127
+def composite_on_white(rgba: np.ndarray) -> np.ndarray:
+    """(..., 4) RGBA in [0, 1] -> (..., 3) RGB over white (straight alpha): rgb * a + 1 - a."""
+    return rgba[..., :3] * rgba[..., 3:] + (1.0 - rgba[..., 3:])
 
 
 def _load_user_image(path: Path, what: str, convert):
@@ -90,8 +87,7 @@ def _load_user_image(path: Path, what: str, convert):
 
 def read_image(path: Path) -> np.ndarray:
     """An RGB(A) image file -> (H, W, 3) float32 in [0, 1] (alpha composited on white). UserError if unreadable."""
-    rgba = read_image_rgba(path)
-    return rgba[..., :3] * rgba[..., 3:] + (1.0 - rgba[..., 3:])
+    return composite_on_white(read_image_rgba(path))
 
 
 def read_image_rgba(path: Path) -> np.ndarray:
@@ -99,8 +95,9 @@ def read_image_rgba(path: Path) -> np.ndarray:
     return _load_user_image(path, "image", lambda img: np.asarray(img.convert("RGBA"), np.float32) / 255.0)
 
 
-def read_mask_file(path: Path) -> np.ndarray:
-    """A mask image (non-zero = inside; alpha when it has one) -> bool (H, W). UserError if unreadable."""
+def read_mask(path: Path) -> np.ndarray:
+    """A mask image (0/255 or any grey > 127 = inside; the alpha channel when it has one) -> bool (H, W).
+    UserError if missing or unreadable."""
 
     def convert(img):
         channel = img.getchannel("A") if img.mode in ("RGBA", "LA") else img.convert("L")

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from amodal3d.io import write_png
+from amodal3d.io import composite_on_white, write_png
 from blender_scenes import scene_format as fmt
 
 COLUMNS = ("input", "modal", "amodal", "whole", "view 0", "view 4", "view 8", "view 12")
@@ -17,7 +17,7 @@ def _on_white(img: np.ndarray) -> np.ndarray:
     if img.ndim == 2:
         return np.repeat(img[..., None], 3, axis=2)
     if img.shape[2] == 4:
-        return img[..., :3] * img[..., 3:] + (1.0 - img[..., 3:])
+        return composite_on_white(img)
     return img
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from amodal3d.errors import UserError
-from amodal3d.io import atomic_dir, write_json, write_png
+from amodal3d.io import atomic_dir, composite_on_white, write_json, write_png
 from blender_scenes import scene_format as fmt
 from blender_scenes.objects import LoadedObject, bundled_names, load_object, resolve_objects
 from blender_scenes.sampler import SceneConfig, SceneSample, sample_scene
@@ -65,7 +65,7 @@ def render_input(sample: SceneSample, renderer, background: str) -> RenderedScen
     """The input view with everything, and the target alone from the same camera."""
     full = renderer.render(sample.input_camera, visible=None, transparent=background == "white")
     alone = renderer.render(sample.input_camera, visible={TARGET_INDEX})
-    rgb = full.rgba[..., :3] * full.rgba[..., 3:] + (1.0 - full.rgba[..., 3:])  # on white where transparent
+    rgb = composite_on_white(full.rgba)  # white where transparent
     return RenderedScene(
         input_rgb=rgb,
         modal=full.index == TARGET_INDEX,

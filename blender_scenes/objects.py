@@ -72,7 +72,11 @@ class LoadedObject:
         return self.asset.category
 
     def merged(self) -> tuple[np.ndarray, np.ndarray]:
-        """All parts as one (vertices (n, 3), faces (m, 3)) pair."""
+        """All parts as one (vertices (n, 3), faces (m, 3)) pair (computed once; treat as read-only)."""
+        return self._merged
+
+    @functools.cached_property
+    def _merged(self) -> tuple[np.ndarray, np.ndarray]:
         verts, faces, base = [], [], 0
         for part in self.parts:
             verts.append(part.vertices)
@@ -84,7 +88,7 @@ class LoadedObject:
         import trimesh
 
         v, f = self.merged()
-        return trimesh.Trimesh(v, f, process=False)
+        return trimesh.Trimesh(v.copy(), f.copy(), process=False)  # trimesh may edit its arrays in place
 
     def with_random_materials(self, rng: np.random.Generator) -> "LoadedObject":
         """A copy whose placeholder parts get a plausible random material (one per object)."""

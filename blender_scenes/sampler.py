@@ -124,8 +124,8 @@ def sample_scene(
     K = syncdreamer_intrinsics(config.resolution)
     camera = orbit_camera(azimuth, elevation, radius, K, config.resolution, config.resolution)
 
-    tv, tf = target.merged()
-    target_sil = silhouette(camera, trimesh.Trimesh(tv, tf, process=False))
+    tv, _ = target.merged()
+    target_sil = silhouette(camera, target.to_trimesh())
     amodal_area = target_sil.sum()
     if amodal_area == 0:
         return None
@@ -149,7 +149,7 @@ def sample_scene(
         angle = rng.uniform(0, 2 * np.pi) if k == 0 else occluders[0]["angle"] + rng.uniform(np.pi / 3, 5 * np.pi / 3)
         occluders.append(
             {"obj": obj, "linear": scale * rot, "depth": depth, "angle": angle, "spread": rng.uniform(1.0, 1.5),
-             "local": local, "mesh": trimesh.Trimesh(local, obj.merged()[1], process=False)}
+             "local": local, "mesh": trimesh.Trimesh(local, obj.merged()[1].copy(), process=False)}
         )
 
     # Lateral reach that surely clears the target: target radius at the occluder's depth plus the occluder's size.

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from amodal3d.io import composite_on_white
+
 SSIM_SIGMA = 1.5
 SSIM_TRUNCATE = 3.5  # 11x11 Gaussian window, as Wang et al., torchmetrics and skimage(gaussian_weights=True)
 SSIM_K1, SSIM_K2 = 0.01, 0.03
@@ -23,7 +25,7 @@ def as_rgb_on_white(img: np.ndarray) -> np.ndarray:
     if img.min() < -1e-6 or img.max() > 1 + 1e-6:
         raise ValueError(f"float images must be in [0, 1], got range [{img.min():.3g}, {img.max():.3g}]")
     if img.shape[2] == 4:
-        return img[..., :3] * img[..., 3:] + (1.0 - img[..., 3:])
+        return composite_on_white(img)
     return img
 
 

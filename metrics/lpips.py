@@ -28,12 +28,16 @@ class LPIPSUnavailable(RuntimeError):
     """LPIPS weights are not on this machine."""
 
 
+def _given_file(path: str | Path, what: str) -> Path:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise LPIPSUnavailable(f"LPIPS unavailable: {what} file {path} does not exist")
+    return path
+
+
 def backbone_path(net: str, weights: str | Path | None = None) -> Path:
     if weights is not None:
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise LPIPSUnavailable(f"LPIPS unavailable: backbone weights file {path} does not exist")
-        return path
+        return _given_file(weights, "backbone weights")
     import torch
 
     path = Path(torch.hub.get_dir()) / "checkpoints" / BACKBONE_FILES[net]
@@ -47,10 +51,7 @@ def backbone_path(net: str, weights: str | Path | None = None) -> Path:
 
 def linear_heads_path(net: str, lin_weights: str | Path | None = None) -> Path:
     if lin_weights is not None:
-        path = Path(lin_weights).expanduser()
-        if not path.is_file():
-            raise LPIPSUnavailable(f"LPIPS unavailable: linear-head weights file {path} does not exist")
-        return path
+        return _given_file(lin_weights, "linear-head weights")
     import importlib.util
 
     spec = importlib.util.find_spec("lpips")  # locates the package without importing it
@@ -116,6 +117,11 @@ def load_lpips(net: str = "vgg", weights: str | Path | None = None, lin_weights:
     return model.eval()
 
 
+def cached_lpips(net: str = "vgg", weights: str | Path | None = None, lin_weights: str | Path | None = None):
+    """:func:`load_lpips`, loaded once per (net, weights) in a process."""
+    return _cached(net, None if weights is None else str(weights), None if lin_weights is None else str(lin_weights))
+
+
 @functools.lru_cache(maxsize=4)
 def _cached(net: str, weights: str | None, lin_weights: str | None):
     return load_lpips(net, weights, lin_weights)
@@ -137,5 +143,4 @@ def lpips(img: np.ndarray, ref: np.ndarray, weights: str | Path | None = None, n
           lin_weights: str | Path | None = None) -> float:
     """LPIPS distance of two (H, W, 3|4) images in [0, 1] (RGBA composited on white). VGG by default, as SyncDreamer's
     evaluation. Raises :class:`LPIPSUnavailable` ("LPIPS unavailable: ...") when weights are not found."""
-    model = _cached(net, None if weights is None else str(weights), None if lin_weights is None else str(lin_weights))
-    return lpips_batch([img], [ref], model)[0]
+    return lpips_batch([img], [ref], cached_lpips(net, weights, lin_weights))[0]

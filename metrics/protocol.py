@@ -10,6 +10,7 @@ Views: the 16 ring views composited on white, in [0, 1]: PSNR, SSIM and (when we
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,13 +70,27 @@ def load_mesh(mesh):
     return loaded
 
 
+def gt_points(scene: Scene, voxel: float = VOXEL_SIZE) -> np.ndarray:
+    """The scene's ground-truth points (16 ring depths back-projected, voxel-downsampled), read once per scene
+    folder and version of its scene.json: a benchmark scores many meshes against one scene."""
+    stamp = (scene.folder / "scene.json").stat().st_mtime_ns
+    return _gt_points(str(scene.folder.resolve()), stamp, voxel)
+
+
+@functools.lru_cache(maxsize=32)
+def _gt_points(folder: str, stamp: int, voxel: float) -> np.ndarray:
+    scene = Scene.open(folder)
+    cameras = scene.ring_cameras
+    return voxel_downsample(ring_points(cameras, [scene.ring_depth(i) for i in range(len(cameras))]), voxel)
+
+
 def evaluate_mesh(mesh, scene_dir, voxel: float = VOXEL_SIZE, resolution: int = IOU_RESOLUTION) -> MeshMetrics:
     """Chamfer distance and volumetric IoU of ``mesh`` (Trimesh or path) against the scene's target."""
     start = time.perf_counter()
     scene = Scene.open(scene_dir)
     mesh = load_mesh(mesh)
     cameras = scene.ring_cameras
-    gt = voxel_downsample(ring_points(cameras, [scene.ring_depth(i) for i in range(len(cameras))]), voxel)
+    gt = gt_points(scene, voxel)
     pred = voxel_downsample(ring_points(cameras, [depth_map(cam, mesh) for cam in cameras]), voxel)
     if len(pred) == 0:
         raise UserError("the predicted mesh is not visible from any ring camera: is it in the scene frame "
@@ -107,7 +122,7 @@ def _read_views(views, count: int) -> list[np.ndarray]:
 
 def evaluate_views(views, scene_dir, lpips_weights: str | Path | None = None, lpips_net: str = "vgg") -> ViewMetrics:
     """PSNR / SSIM / LPIPS of 16 predicted ring views (a folder of 000.png.. or a list of arrays) against the scene's."""
-    from metrics.lpips import LPIPSUnavailable, load_lpips, lpips_batch
+    from metrics.lpips import LPIPSUnavailable, cached_lpips, lpips_batch
 
     scene = Scene.open(scene_dir)
     count = len(scene.meta["ring_cameras"])
@@ -119,7 +134,7 @@ def evaluate_views(views, scene_dir, lpips_weights: str | Path | None = None, lp
     per_view = [{"psnr": psnr(p, r), "ssim": ssim(p, r)} for p, r in zip(preds, refs)]
     lpips_values, reason = None, None
     try:
-        model = load_lpips(lpips_net, lpips_weights)
+        model = cached_lpips(lpips_net, lpips_weights)
         lpips_values = lpips_batch(preds, refs, model)
         for row, value in zip(per_view, lpips_values):
             row["lpips"] = value

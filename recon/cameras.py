@@ -138,6 +138,8 @@ def syncdreamer_input(rgba: np.ndarray, crop: int = SYNCDREAMER_CROP, size: int 
     ``size`` canvas, composite on white. ``rgba`` (H, W, 4) float in [0, 1] -> (size, size, 4) float (alpha kept)."""
     import cv2
 
+    from amodal3d.io import composite_on_white
+
     alpha = rgba[..., 3]
     rows, cols = np.nonzero(alpha > 0.5)
     if len(rows) == 0:
@@ -150,7 +152,7 @@ def syncdreamer_input(rgba: np.ndarray, crop: int = SYNCDREAMER_CROP, size: int 
     out = np.zeros((size, size, 4), np.float32)
     top, left = (size - h) // 2, (size - w) // 2
     out[top : top + h, left : left + w] = np.clip(patch, 0, 1)
-    out[..., :3] = out[..., :3] * out[..., 3:] + (1.0 - out[..., 3:])
+    out[..., :3] = composite_on_white(out)
     return out
 
 

@@ -16,7 +16,9 @@ import numpy as np
 from scipy import ndimage
 
 from amodal3d.errors import UserError
+from amodal3d.io import composite_on_white
 from recon.base import ReconInput, ReconResult, View, register_reconstructor
+from recon.raycast import pixel_rays
 from recon.visual_hull import carve, colour_vertices
 from recon.volume import GRID_BOUND, surface_from_sdf
 
@@ -32,14 +34,11 @@ def view_rays(views: list[View]):
     """All pixels of all views: origins (N, 3), unit directions (N, 3), colours on white (N, 3), masks (N,)."""
     origins, dirs, colours, masks = [], [], [], []
     for view in views:
-        cam = view.camera
-        v, u = np.mgrid[0 : cam.height, 0 : cam.width]
-        pix = np.stack([u.ravel() + 0.5, v.ravel() + 0.5, np.ones(u.size)], axis=1)
-        d = pix @ np.linalg.inv(cam.K).T @ cam.c2w[:3, :3].T
+        o, d, _ = pixel_rays(view.camera)  # row-major over all pixels, like the reshaped image below
         dirs.append(d / np.linalg.norm(d, axis=1, keepdims=True))
-        origins.append(np.broadcast_to(cam.center, d.shape))
+        origins.append(o)
         rgba = view.rgba.reshape(-1, 4)
-        colours.append(rgba[:, :3] * rgba[:, 3:] + (1 - rgba[:, 3:]))
+        colours.append(composite_on_white(rgba))
         masks.append((rgba[:, 3] >= 0.5).astype(np.float32))
     return (np.concatenate(origins), np.concatenate(dirs), np.concatenate(colours), np.concatenate(masks))
 

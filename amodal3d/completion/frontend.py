@@ -10,6 +10,7 @@ import numpy as np
 from amodal3d.completion.base import CanvasInput, get_completer
 from amodal3d.errors import UserError
 from amodal3d.framing import Frame, mask_from_alpha, mask_from_white
+from amodal3d.io import composite_on_white
 from amodal3d.prompts import Prompt
 from amodal3d.segmenters import modal_mask
 from amodal3d.vote import vote
@@ -45,7 +46,7 @@ def check_image(image: np.ndarray) -> np.ndarray:
         raise UserError(f"image is too small ({image.shape[1]}x{image.shape[0]})")
     image = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
     if image.shape[2] == 4:
-        image = image[..., :3] * image[..., 3:] + (1.0 - image[..., 3:])
+        image = composite_on_white(image)
     return np.clip(image, 0.0, 1.0)
 
 
