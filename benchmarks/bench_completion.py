@@ -16,10 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from amodal3d.completion import complete
+from amodal3d.completion.baselines import convex_hull_mask
 from amodal3d.data.labelme import LABELME_EXAMPLES, read_labelme
 from amodal3d.data.paste import cut_out, paste_occluder
 from amodal3d.prompts import Prompt
@@ -63,18 +63,12 @@ def photo_cases(root: Path, per_target: int, seed: int) -> list[dict]:
     return cases
 
 
-def hull_of(mask: np.ndarray) -> np.ndarray:
-    out = np.zeros(mask.shape, np.uint8)
-    points = np.argwhere(mask)[:, ::-1].astype(np.int32)
-    cv2.fillPoly(out, [cv2.convexHull(points)], 1)
-    return out.astype(bool) | mask
-
-
 def run(cases: list[dict], methods: list[str], samples: int, seed: int) -> list[dict]:
     rows = []
     for case in cases:
         row = {"name": case["name"], "source": case["source"], "occlusion": case["occlusion"],
-               "modal": mask_iou(case["modal"], case["amodal"]), "hull": mask_iou(hull_of(case["modal"]), case["amodal"])}
+               "modal": mask_iou(case["modal"], case["amodal"]),
+               "hull": mask_iou(convex_hull_mask(case["modal"]), case["amodal"])}
         for method in methods:
             start = time.perf_counter()
             result = complete(case["image"], Prompt(mask=case["modal"]), method=method, samples=samples, seed=seed)

@@ -36,10 +36,16 @@ class RenderOutput:
 
 
 def _bpy():
+    if "bpy" not in sys.modules:
+        # Importing bpy puts Blender's script folders first on sys.path, and a process spawned from one that did
+        # inherits them: there its scripts/modules/bpy (Blender's Python half, which needs the binary's _bpy) would
+        # shadow the real module. Drop them; the real import adds them back.
+        sys.path[:] = [p for p in sys.path if not (os.sep + "bpy" + os.sep in p and os.sep + "scripts" in p)]
     try:
         import bpy  # noqa: F401
-    except ImportError:
-        raise UserError("Blender's Python module is missing: pip install bpy==5.0.1 (or `make demo`)") from None
+    except ImportError as exc:
+        raise UserError(f"Blender's Python module is missing ({exc}): pip install bpy==5.0.1 (or `make demo`)") \
+            from None
     return bpy
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import cv2
 import numpy as np
-from scipy.ndimage import gaussian_filter
 
 from amodal3d.io import composite_on_white
 
@@ -48,7 +48,7 @@ def ssim(img: np.ndarray, ref: np.ndarray) -> float:
     then averaged; a 5-pixel border is excluded from the mean (scikit-image's convention)."""
     a, b = _pair(img, ref)
     c1, c2 = SSIM_K1**2, SSIM_K2**2
-    filt = lambda x: gaussian_filter(x, sigma=(SSIM_SIGMA, SSIM_SIGMA, 0), truncate=SSIM_TRUNCATE, mode="reflect")
+    filt = _gaussian_window
     mu_a, mu_b = filt(a), filt(b)
     var_a = filt(a * a) - mu_a**2
     var_b = filt(b * b) - mu_b**2
@@ -57,6 +57,15 @@ def ssim(img: np.ndarray, ref: np.ndarray) -> float:
     den = (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
     pad = int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5)
     return float((num / den)[pad:-pad, pad:-pad].mean())
+
+
+def _gaussian_window(x: np.ndarray) -> np.ndarray:
+    """The SSIM window over rows and columns of (H, W, C) float64: OpenCV's separable filter (several times faster
+    than scipy's) with the same normalised taps and the same mirror border ("reflect": d c b a | a b c d)."""
+    radius = int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5)
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / SSIM_SIGMA) ** 2)
+    taps /= taps.sum()
+    return cv2.sepFilter2D(x, cv2.CV_64F, taps, taps, borderType=cv2.BORDER_REFLECT).reshape(x.shape)
 
 
 def _mask(m: np.ndarray, name: str) -> np.ndarray:

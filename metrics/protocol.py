@@ -84,14 +84,18 @@ def _gt_points(folder: str, stamp: int, voxel: float) -> np.ndarray:
     return voxel_downsample(ring_points(cameras, [scene.ring_depth(i) for i in range(len(cameras))]), voxel)
 
 
-def evaluate_mesh(mesh, scene_dir, voxel: float = VOXEL_SIZE, resolution: int = IOU_RESOLUTION) -> MeshMetrics:
-    """Chamfer distance and volumetric IoU of ``mesh`` (Trimesh or path) against the scene's target."""
+def evaluate_mesh(mesh, scene_dir, voxel: float = VOXEL_SIZE, resolution: int = IOU_RESOLUTION,
+                  depths: list[np.ndarray] | None = None) -> MeshMetrics:
+    """Chamfer distance and volumetric IoU of ``mesh`` (Trimesh or path) against the scene's target. ``depths``:
+    the mesh's planar depth maps in the ring cameras when the caller already cast them (``recon.render``)."""
     start = time.perf_counter()
     scene = Scene.open(scene_dir)
     mesh = load_mesh(mesh)
     cameras = scene.ring_cameras
     gt = gt_points(scene, voxel)
-    pred = voxel_downsample(ring_points(cameras, [depth_map(cam, mesh) for cam in cameras]), voxel)
+    if depths is None:
+        depths = [depth_map(cam, mesh) for cam in cameras]
+    pred = voxel_downsample(ring_points(cameras, depths), voxel)
     if len(pred) == 0:
         raise UserError("the predicted mesh is not visible from any ring camera: is it in the scene frame "
                         "(unit box at the origin)?")

@@ -25,8 +25,13 @@ def view_from_completion(folder: Path) -> np.ndarray:
     if not (folder / "completion.json").is_file():
         raise UserError(f"{folder}: not a completion folder (no completion.json)")
     done = read_completion(folder)
-    rgba = done["sample_images"][0].copy()
-    rgba[..., 3] = done["amodal_mask"].astype(np.float32)
+    return whole_view(done["sample_images"][0], done["amodal_mask"])
+
+
+def whole_view(sample: np.ndarray, amodal_mask: np.ndarray) -> np.ndarray:
+    """RGBA of a completion to reconstruct from: a sample's colours, the majority-vote amodal mask as alpha."""
+    rgba = np.array(sample, np.float32, copy=True)
+    rgba[..., 3] = amodal_mask.astype(np.float32)
     return rgba
 
 

@@ -122,6 +122,17 @@ def test_same_seed_gives_identical_masks_and_rerun_resumes(scenes, tmp_path):
     assert again[0].reason == "exists" and again[1].ok and again[1].reason == ""
 
 
+def test_two_worker_processes_render_the_same_scenes(scenes, tmp_path):
+    out, _ = scenes
+    reports = render_scenes(OBJECTS, 3, 11, tmp_path, SceneConfig(**CONFIG), RENDER, progress=False, workers=2)
+    assert [r.name for r in reports] == ["scene_0000", "scene_0001", "scene_0002"] and all(r.ok for r in reports)
+    for name in ("scene_0000", "scene_0002"):
+        a, b = fmt.Scene.open(out / name), fmt.Scene.open(tmp_path / name)
+        assert a.meta["target"]["name"] == b.meta["target"]["name"]
+        for mask in (fmt.MODAL_MASK, fmt.AMODAL_MASK):
+            np.testing.assert_array_equal(a.mask(mask), b.mask(mask))
+
+
 def test_unreachable_occlusion_is_reported_not_written(tmp_path):
     config = SceneConfig(resolution=64, occlusion=(0.999, 1.0), occluder_scale=(0.05, 0.06), max_attempts=2)
     reports = render_scenes(["duck", "can"], 1, 0, tmp_path, config, RENDER, progress=False)

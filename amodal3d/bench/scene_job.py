@@ -1,0 +1,203 @@
+"""One scene of a benchmark run: every configuration's row, with the stages they share (the estimated visible mask,
+each completion) computed once and kept under ``OUT/work/<scene>/`` so a resumed run does not redo them."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from scipy import ndimage
+
+from amodal3d.bench.configs import COMPLETION_INPUTS, MASK_TABLE, BenchConfig
+from amodal3d.completion.baselines import BASELINES
+from amodal3d.errors import UserError
+from amodal3d.io import composite_on_white, read_mask, write_png
+from blender_scenes import scene_format as fmt
+
+PREVIEW_VIEWS = (0, 4, 8, 12)
+PREVIEW_TILE = 96
+
+
+@dataclass
+class BenchOptions:
+    samples: int = 4
+    seed: int = 0
+    sam_checkpoint: str | None = None
+    sam_model: str = "vit_b"
+    lpips_weights: str | None = None
+    lpips_net: str = "vgg"
+    keep_meshes: bool = False
+
+
+def click_point(mask: np.ndarray) -> tuple[float, float]:
+    """The (x, y) a user would click on a visible mask: its pixel farthest from the mask's edge."""
+    distance = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    row, col = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    return float(col), float(row)
+
+
+class SceneJob:
+    def __init__(self, scene_dir: Path, out: Path, options: BenchOptions):
+        self.scene = fmt.Scene.open(scene_dir)
+        self.out = Path(out)
+        self.work = self.out / "work" / self.scene.folder.name
+        self.options = options
+        self.image = self.scene.image(fmt.INPUT)
+        self.amodal_gt = self.scene.mask(fmt.AMODAL_MASK)
+        self._completions: dict[tuple[str, str], object] = {}
+        self._modal_est: np.ndarray | None = None
+
+    # ------------------------------------------------------------------------------------------- shared stages
+
+    def modal(self, source: str) -> np.ndarray:
+        if source == "modal_gt":
+            return self.scene.mask(fmt.MODAL_MASK)
+        if self._modal_est is None:
+            path = self.work / "modal_est.png"
+            if path.is_file():
+                self._modal_est = read_mask(path)
+            else:
+                from amodal3d.prompts import Prompt
+                from amodal3d.segmenters import modal_mask
+
+                seg = modal_mask(self.image, Prompt.point(*click_point(self.modal("modal_gt"))),
+                                 self.options.sam_checkpoint, self.options.sam_model)
+                self._modal_est = seg.mask
+                self._write(path, seg.mask)
+        return self._modal_est
+
+    def completion(self, method: str, source: str):
+        """(RGBA of the first sample with the vote as alpha, amodal mask, completion folder)."""
+        key = (method, source)
+        if key not in self._completions:
+            from amodal3d.completion import complete, read_completion, write_completion
+            from amodal3d.prompts import Prompt
+            from recon.pipeline import whole_view
+
+            folder = self.work / "completions" / f"{method}-{source}"
+            if not (folder / "completion.json").is_file():
+                result = complete(self.image, Prompt(mask=self.modal(source)), method=method,
+                                  samples=self.options.samples, seed=self.options.seed)
+                write_completion(result, folder, {"scene": str(self.scene.folder)})
+            done = read_completion(folder)
+            rgba = whole_view(done["sample_images"][0], done["amodal_mask"])
+            self._completions[key] = (rgba, done["amodal_mask"], folder)
+        return self._completions[key]
+
+    # ------------------------------------------------------------------------------------------- rows
+
+    def row(self, config: BenchConfig) -> dict:
+        start = time.perf_counter()
+        meta = self.scene.meta
+        row = {"scene": self.scene.folder.name, "config": config.id, "table": config.table,
+               "completion": config.completion, "recon": config.recon, "input": config.input,
+               "occlusion": float(meta["occlusion_ratio"]), "target": meta["target"]["name"],
+               "category": meta["target"]["category"], "seed": self.options.seed, "samples": self.options.samples,
+               "scene_path": str(self.scene.folder)}
+        row.update(self._mask_row(config) if config.table == MASK_TABLE else self._recon_row(config))
+        row["seconds"] = time.perf_counter() - start
+        return row
+
+    def _mask_row(self, config: BenchConfig) -> dict:
+        from metrics import mask_iou
+
+        modal = self.modal(config.input)
+        if config.is_baseline:
+            mask = BASELINES[config.completion](modal)
+            artifact = self.work / "masks" / f"{config.completion}-{config.input}.png"
+            self._write(artifact, mask)
+        else:
+            _, mask, folder = self.completion(config.completion, config.input)
+            artifact = folder / "amodal_mask.png"
+        return {"mask_iou": mask_iou(mask, self.amodal_gt), "artifact": self._relative(artifact)}
+
+    def input_view(self, config: BenchConfig) -> np.ndarray:
+        """The RGBA handed to the reconstructor for this row."""
+        if config.input == "whole_gt":
+            return self.scene.image(fmt.WHOLE)
+        if config.input in COMPLETION_INPUTS:
+            return self.completion(config.completion, COMPLETION_INPUTS[config.input])[0]
+        if config.input == "all_foreground":
+            mask = self.modal("modal_gt") | self.scene.mask(fmt.OCCLUDER_MASK)
+        else:
+            mask = self.modal(config.input)
+        return np.dstack([self.image, mask.astype(np.float32)]).astype(np.float32)
+
+    def _recon_row(self, config: BenchConfig) -> dict:
+        from metrics import evaluate_mesh, evaluate_views, mask_iou
+        from recon.pipeline import make_inputs, reconstruct
+        from recon.render import render_mesh
+
+        rgba = self.input_view(config)
+        start = time.perf_counter()
+        result = reconstruct(make_inputs(rgba, self.scene.folder), config.recon, seed=self.options.seed)
+        recon_seconds = time.perf_counter() - start
+        cameras = self.scene.ring_cameras
+        renders = [render_mesh(result.mesh, cam) for cam in cameras]
+        views = [v.rgba for v in result.views] if len(result.views) == len(cameras) else [r.rgba for r in renders]
+        geometry = evaluate_mesh(result.mesh, self.scene.folder, depths=[r.depth for r in renders])
+        images = evaluate_views(views, self.scene.folder, self.options.lpips_weights, self.options.lpips_net)
+        slug = config.id.split("/", 2)[2].replace("/", "-")
+        folder = self.work / "recon" / config.recon
+        preview = folder / f"{slug}.png"
+        strip = np.concatenate([composite_on_white(views[i]) for i in PREVIEW_VIEWS if i < len(views)], axis=1)
+        self._write(preview, _downsize(strip, PREVIEW_TILE))
+        row = {"input_mask_iou": mask_iou(rgba[..., 3] >= 0.5, self.amodal_gt), "chamfer": geometry.chamfer,
+               "volume_iou": geometry.volume_iou, "psnr": images.psnr, "ssim": images.ssim, "lpips": images.lpips,
+               "lpips_unavailable": images.lpips_unavailable, "recon_seconds": recon_seconds,
+               "faces": int(len(result.mesh.faces)), "artifact": self._relative(preview)}
+        if self.options.keep_meshes:
+            mesh_path = folder / f"{slug}.glb"
+            tmp = mesh_path.with_name(mesh_path.stem + ".tmp.glb")
+            result.mesh.export(tmp)
+            tmp.replace(mesh_path)
+            row["mesh"] = self._relative(mesh_path)
+        return row
+
+    # ------------------------------------------------------------------------------------------- helpers
+
+    def _write(self, path: Path, image: np.ndarray) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + ".tmp.png")
+        write_png(tmp, image)
+        tmp.replace(path)
+
+    def _relative(self, path: Path) -> str:
+        return str(Path(path).relative_to(self.out))
+
+
+def _downsize(image: np.ndarray, height: int) -> np.ndarray:
+    import cv2
+
+    h, w = image.shape[:2]
+    return cv2.resize(image, (max(1, round(w * height / h)), height), interpolation=cv2.INTER_AREA)
+
+
+def run_scene(scene_dir: str, configs: list[BenchConfig], out: str, options: BenchOptions,
+              emit: Callable[[str, dict], None]) -> int:
+    """Compute ``configs``' rows for one scene, calling ``emit("row", row)`` as each finishes and
+    ``emit("failure", record)`` for a configuration that raised. Returns the number of rows."""
+    try:
+        job = SceneJob(Path(scene_dir), Path(out), options)
+    except Exception as exc:  # an unreadable scene fails all its rows
+        for config in configs:
+            emit("failure", _failure(Path(scene_dir).name, config, exc))
+        return 0
+    done = 0
+    for config in sorted(configs, key=lambda c: c.table != MASK_TABLE):  # mask rows first: they make the completions
+        try:
+            emit("row", job.row(config))
+            done += 1
+        except Exception as exc:
+            emit("failure", _failure(job.scene.folder.name, config, exc))
+    return done
+
+
+def _failure(scene: str, config: BenchConfig, exc: BaseException) -> dict:
+    return {"scene": scene, "config": config.id, "error": f"{type(exc).__name__}: {exc}",
+            "user_error": isinstance(exc, UserError),
+            "traceback": "" if isinstance(exc, UserError) else traceback.format_exc(limit=8)}

@@ -1,0 +1,32 @@
+"""A bundled example photo with a partly hidden object, built from scikit-image's sample data (no download, no
+binary in the repository): the espresso cup of ``skimage.data.coffee()`` (CC0, Rachel Michetti) with a card-shaped
+cut-out of ``skimage.data.astronaut()`` (public domain, NASA) pasted over its right side."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from amodal3d.data.paste import _placed
+
+COFFEE_CUP_POINT = (235.0, 150.0)  # a pixel on the cup's visible left side
+
+
+def occluded_coffee_cup() -> tuple[np.ndarray, tuple[float, float]]:
+    """(image (400, 600, 3) float in [0, 1], the (x, y) point prompt on the partly hidden cup)."""
+    from skimage import data
+
+    photo = data.coffee().astype(np.float32) / 255.0
+    card = cv2.resize(data.astronaut()[40:360, 120:330], (150, 230), interpolation=cv2.INTER_AREA)
+    card = card.astype(np.float32) / 255.0
+    corners = np.array([[0, 0], [149, 0], [149, 229], [0, 229]], np.float32)
+    mask = np.zeros(card.shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, cv2.approxPolyDP(corners.astype(np.int32), 1, True), 1)
+    rotation = cv2.getRotationMatrix2D((75, 115), -12, 1.0)
+    card = cv2.warpAffine(card, rotation, (150, 230), borderValue=(0, 0, 0))
+    mask = cv2.warpAffine(mask, rotation, (150, 230), flags=cv2.INTER_NEAREST).astype(bool)
+    rgb, placed = _placed(card, mask, photo.shape[:2], 300, 60)
+    shadow = cv2.GaussianBlur(np.roll(placed, (8, 8), axis=(0, 1)).astype(np.float32), (0, 0), 6)
+    image = photo * (1.0 - 0.45 * shadow[..., None])
+    image[placed] = rgb[placed]
+    return np.clip(image, 0.0, 1.0), COFFEE_CUP_POINT

@@ -1,0 +1,184 @@
+"""``amodal3d run``: prompt -> completion -> amodal mask -> reconstruction -> mesh.glb, with a one-page index.html.
+
+OUT/ (written atomically: an interrupted run leaves no OUT)
+  index.html         # input, visible mask, samples, vote, mesh preview turntable, metrics when a scene is given
+  mesh.glb           # the textured mesh (also in reconstruction/)
+  run.json           # settings, timings, metrics
+  completion/        # the completion folder (DESIGN.md)
+  reconstruction/    # the reconstruction folder (mesh.glb/obj/ply, recon.json, views/ when generated)
+  previews/          # turntable_000.png .. and turntable.gif of the mesh
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from amodal3d.io import atomic_dir, composite_on_white, write_json, write_png
+from amodal3d.prompts import Prompt
+
+PREVIEW_VIEWS = 8
+PREVIEW_ELEVATION_DEG = 20.0
+PREVIEW_SHADING = 0.5
+
+
+@dataclass
+class RunSettings:
+    completion: str | None = None
+    recon: str | None = None
+    samples: int = 4
+    seed: int = 0
+    context: float = 1.0
+    sam_checkpoint: str | None = None
+    sam_model: str = "vit_b"
+    elevation_deg: float | None = None
+
+
+@dataclass
+class RunResult:
+    out: Path
+    mesh: Path
+    timings: dict = field(default_factory=dict)
+    metrics: dict | None = None
+
+
+def preview_cameras(inputs) -> list:
+    """An orbit around the object at the input camera's distance, starting at the input view's azimuth."""
+    from recon.cameras import orbit_camera
+
+    cam = inputs.view.camera
+    centre = cam.center
+    radius = float(np.linalg.norm(centre))
+    azimuth = float(np.degrees(np.arctan2(centre[1], centre[0])))
+    return [orbit_camera(azimuth + i * 360.0 / PREVIEW_VIEWS, PREVIEW_ELEVATION_DEG, radius, cam.K, cam.width,
+                         cam.height) for i in range(PREVIEW_VIEWS)]
+
+
+def write_previews(mesh, cameras, folder: Path) -> list[str]:
+    from PIL import Image
+
+    from recon.render import render_mesh
+
+    folder.mkdir(parents=True, exist_ok=True)
+    frames, names = [], []
+    for i, camera in enumerate(cameras):
+        rgb = composite_on_white(render_mesh(mesh, camera, shading=PREVIEW_SHADING).rgba)
+        names.append(f"turntable_{i:03d}.png")
+        write_png(folder / names[-1], rgb)
+        frames.append(Image.fromarray(np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)))
+    frames[0].save(folder / "turntable.gif", save_all=True, append_images=frames[1:], duration=250, loop=0)
+    return names
+
+
+def score_against_scene(mesh, scene_dir: Path) -> dict:
+    """CD / vIoU of the mesh and PSNR / SSIM / LPIPS of its ring renders against the scene's ground truth."""
+    from blender_scenes.scene_format import Scene
+    from metrics import evaluate_mesh, evaluate_views
+    from recon.render import render_mesh
+
+    scene = Scene.open(scene_dir)
+    renders = [render_mesh(mesh, cam) for cam in scene.ring_cameras]
+    geometry = evaluate_mesh(mesh, scene_dir, depths=[r.depth for r in renders])
+    views = evaluate_views([r.rgba for r in renders], scene_dir)
+    return {"chamfer": geometry.chamfer, "volume_iou": geometry.volume_iou, "psnr": views.psnr, "ssim": views.ssim,
+            "lpips": views.lpips, "lpips_unavailable": views.lpips_unavailable}
+
+
+def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | None = None,
+        scene: Path | None = None, source: dict | None = None) -> RunResult:
+    """Complete the prompted object, reconstruct it and write OUT (see the module docstring). With ``scene`` (a
+    rendered scene folder whose input image this is), the mesh is placed in the scene's frame and scored."""
+    from amodal3d.completion import complete, write_completion
+    from amodal3d.completion.frontend import check_image
+    from metrics import mask_iou
+    from recon.pipeline import make_inputs, reconstruct, whole_view, write_reconstruction
+
+    settings = settings or RunSettings()
+    timings: dict[str, float] = {}
+    out = Path(out)
+    with atomic_dir(out) as tmp:
+        start = time.perf_counter()
+        done = complete(image, prompt, method=settings.completion, samples=settings.samples, seed=settings.seed,
+                        context=settings.context, sam_checkpoint=settings.sam_checkpoint,
+                        sam_model=settings.sam_model)
+        write_completion(done, tmp / "completion", source)
+        timings["completion"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        inputs = make_inputs(whole_view(done.samples[0], done.amodal_mask), scene, settings.elevation_deg)
+        result = reconstruct(inputs, settings.recon, seed=settings.seed)
+        write_reconstruction(result, tmp / "reconstruction",
+                             {**(source or {}), "completion": "completion", "elevation_deg": inputs.elevation_deg})
+        shutil.copyfile(tmp / "reconstruction" / "mesh.glb", tmp / "mesh.glb")
+        timings["reconstruction"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        previews = write_previews(result.mesh, preview_cameras(inputs), tmp / "previews")
+        timings["previews"] = time.perf_counter() - start
+        metrics = None
+        if scene is not None:
+            from blender_scenes import scene_format as fmt
+
+            start = time.perf_counter()
+            gt = fmt.Scene.open(scene).mask(fmt.AMODAL_MASK)
+            metrics = {"amodal_mask_iou": mask_iou(done.amodal_mask, gt),
+                       "modal_mask_iou": mask_iou(done.modal_mask, gt), **score_against_scene(result.mesh, scene)}
+            timings["scoring"] = time.perf_counter() - start
+        write_png(tmp / "input.png", check_image(image))
+        info = {"version": 1, **(source or {}), "scene": None if scene is None else str(scene),
+                "settings": asdict(settings), "completion_method": done.method,
+                "recon_method": result.info.get("method"), "segmenter": done.segmenter,
+                "samples": len(done.samples), "faces": int(len(result.mesh.faces)), "timings": timings,
+                "metrics": metrics}
+        write_json(tmp / "run.json", info)
+        (tmp / "index.html").write_text(index_html(info, len(done.samples), previews), encoding="utf-8")
+    return RunResult(out, out / "mesh.glb", timings, metrics)
+
+
+def index_html(info: dict, samples: int, previews: list[str]) -> str:
+    def figure(src: str, caption: str) -> str:
+        return (f'<figure><img src="{html.escape(src)}" alt="{html.escape(caption)}">'
+                f'<figcaption>{html.escape(caption)}</figcaption></figure>')
+
+    top = [figure("input.png", "input"), figure("completion/modal_mask.png", f"visible mask ({info['segmenter']})"),
+           figure("completion/amodal_mask.png", "amodal mask (vote)"),
+           figure("completion/amodal_prob.png", "vote fraction")]
+    sample_tiles = [figure(f"completion/sample_{i:03d}.png", f"sample {i}") for i in range(samples)]
+    preview_tiles = [figure("previews/turntable.gif", "turntable")] + [
+        figure(f"previews/{name}", f"view {i}") for i, name in enumerate(previews)]
+    metrics = info.get("metrics") or {}
+    metric_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_show(v))}</td></tr>"
+                          for k, v in metrics.items())
+    timing_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.2f} s</td></tr>" for k, v in info["timings"].items())
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>amodal3d run</title><style>
+body {{ font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; }}
+.tiles {{ display: flex; flex-wrap: wrap; gap: 8px; }} figure {{ margin: 0; font-size: 12px; text-align: center; }}
+figure img {{ height: 192px; border: 1px solid #ddd; background: #fff; }}
+table {{ border-collapse: collapse; }} td {{ border: 1px solid #ccc; padding: 2px 8px; }}
+</style></head><body>
+<h1>amodal3d run</h1>
+<p>completion <b>{html.escape(str(info['completion_method']))}</b>, reconstruction
+<b>{html.escape(str(info['recon_method']))}</b>, {samples} samples, {info['faces']} faces.
+Mesh: <a href="mesh.glb">mesh.glb</a> (also <a href="reconstruction/mesh.obj">OBJ</a>,
+<a href="reconstruction/mesh.ply">PLY</a>).</p>
+<h2>Input and masks</h2><div class="tiles">{"".join(top)}</div>
+<h2>Whole-object samples</h2><div class="tiles">{"".join(sample_tiles)}</div>
+<h2>Mesh</h2><div class="tiles">{"".join(preview_tiles)}</div>
+{"<h2>Scores against the scene</h2><table>" + metric_rows + "</table>" if metrics else ""}
+<h2>Timings</h2><table>{timing_rows}</table>
+</body></html>
+"""
+
+
+def _show(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
