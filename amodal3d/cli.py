@@ -7,7 +7,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Union
+from typing import Annotated, Literal, Union
 
 import tyro
 
@@ -232,7 +232,8 @@ class Run:
         settings = RunSettings(self.completion, self.recon, self.samples, self.seed,
                                sam_checkpoint=None if self.sam_checkpoint is None else str(self.sam_checkpoint),
                                sam_model=self.sam_model, elevation_deg=self.elevation)
-        result = run(image, prompt, self.out, settings, self.scene, source)
+        result = run(image, prompt, self.out, settings, self.scene, source,
+                     progress=lambda i, n, stage: print(f"[{i}/{n}] {stage}", flush=True))
         timings = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
         print(f"{result.mesh} ({timings}); page: {self.out / 'index.html'}")
         if result.metrics:
@@ -338,6 +339,25 @@ class Bench:
 
 
 @dataclass
+class Addon:
+    """The Blender add-on. `amodal3d addon build --out amodal3d_addon.zip` writes the zip to install in Blender
+    (Edit > Preferences > Add-ons/Get Extensions > Install from Disk), then set its 'Python with amodal3d' to this
+    environment's python."""
+
+    action: Annotated[Literal["build"], tyro.conf.Positional]
+    """What to do: build."""
+    out: Path = Path("amodal3d_addon.zip")
+    """Where to write the zip."""
+
+    def main(self) -> int:
+        from amodal3d.addon import build_addon
+
+        path = build_addon(self.out)
+        print(f"{path} (python for its preferences: {sys.executable})")
+        return 0
+
+
+@dataclass
 class Demo:
     """The main job on the embedded defaults, with no weights: `amodal3d run` on a bundled example photo (a cup
     partly hidden by a pasted photo print) and on a freshly rendered occluded scene (scored against its ground
@@ -399,6 +419,7 @@ Commands = Union[
     Annotated[Reconstruct, tyro.conf.subcommand("reconstruct")],
     Annotated[Run, tyro.conf.subcommand("run")],
     Annotated[Bench, tyro.conf.subcommand("bench")],
+    Annotated[Addon, tyro.conf.subcommand("addon")],
     Annotated[Demo, tyro.conf.subcommand("demo")],
 ]
 

@@ -22,6 +22,7 @@ import numpy as np
 from amodal3d.io import atomic_dir, composite_on_white, write_json, write_png
 from amodal3d.prompts import Prompt
 
+RUN_STAGES = 4
 PREVIEW_VIEWS = 8
 PREVIEW_ELEVATION_DEG = 20.0
 PREVIEW_SHADING = 0.5
@@ -90,9 +91,10 @@ def score_against_scene(mesh, scene_dir: Path) -> dict:
 
 
 def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | None = None,
-        scene: Path | None = None, source: dict | None = None) -> RunResult:
+        scene: Path | None = None, source: dict | None = None, progress=None) -> RunResult:
     """Complete the prompted object, reconstruct it and write OUT (see the module docstring). With ``scene`` (a
-    rendered scene folder whose input image this is), the mesh is placed in the scene's frame and scored."""
+    rendered scene folder whose input image this is), the mesh is placed in the scene's frame and scored.
+    ``progress(i, n, stage)`` is called as each of the n stages starts."""
     from amodal3d.completion import complete, write_completion
     from amodal3d.completion.frontend import check_image
     from metrics import mask_iou
@@ -100,8 +102,10 @@ def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | No
 
     settings = settings or RunSettings()
     timings: dict[str, float] = {}
+    progress = progress or (lambda i, n, stage: None)
     out = Path(out)
     with atomic_dir(out) as tmp:
+        progress(1, RUN_STAGES, "completion")
         start = time.perf_counter()
         done = complete(image, prompt, method=settings.completion, samples=settings.samples, seed=settings.seed,
                         context=settings.context, sam_checkpoint=settings.sam_checkpoint,
@@ -109,6 +113,7 @@ def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | No
         write_completion(done, tmp / "completion", source)
         timings["completion"] = time.perf_counter() - start
 
+        progress(2, RUN_STAGES, "reconstruction")
         start = time.perf_counter()
         inputs = make_inputs(whole_view(done.samples[0], done.amodal_mask), scene, settings.elevation_deg)
         result = reconstruct(inputs, settings.recon, seed=settings.seed)
@@ -117,9 +122,11 @@ def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | No
         shutil.copyfile(tmp / "reconstruction" / "mesh.glb", tmp / "mesh.glb")
         timings["reconstruction"] = time.perf_counter() - start
 
+        progress(3, RUN_STAGES, "previews")
         start = time.perf_counter()
         previews = write_previews(result.mesh, preview_cameras(inputs), tmp / "previews")
         timings["previews"] = time.perf_counter() - start
+        progress(4, RUN_STAGES, "scoring" if scene is not None else "writing")
         metrics = None
         if scene is not None:
             from blender_scenes import scene_format as fmt

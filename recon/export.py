@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +90,45 @@ def sdfstudio_meta(cameras: list[Camera], image_paths: list[str], mask_paths: li
                       "collider_type": "box"},
         "frames": frames,
     }
+
+
+@dataclass
+class MultiView:
+    """Posed views of an amodal3d folder: cameras, image files and (when the folder has them) mask files."""
+
+    cameras: list[Camera]
+    images: list[Path]
+    masks: list[Path] | None
+    source: str
+
+
+def read_multiview(folder: Path) -> MultiView:
+    """Views of a reconstruction folder (its ``transforms.json``) or of a scene folder (the 16 ground-truth ring
+    views of ``scene.json``, RGBA, the object alone). What the nerfstudio data parser plugin reads."""
+    import json
+
+    from amodal3d.errors import UserError
+
+    folder = Path(folder)
+    if (folder / "transforms.json").is_file():
+        data = json.loads((folder / "transforms.json").read_text())
+        cameras = cameras_from_transforms(data)
+        images = [folder / f["file_path"] for f in data["frames"]]
+        has_masks = all("mask_path" in f for f in data["frames"])
+        masks = [folder / f["mask_path"] for f in data["frames"]] if has_masks else None
+        source = "transforms.json"
+    elif (folder / "scene.json").is_file():
+        from blender_scenes.scene_format import Scene, view_name
+
+        scene = Scene.open(folder)
+        cameras = scene.ring_cameras
+        images = [folder / view_name(i) for i in range(len(cameras))]
+        masks, source = None, "scene.json"
+    else:
+        raise UserError(f"{folder}: neither a reconstruction folder with views (transforms.json) nor a scene folder")
+    missing = [p for p in images + (masks or []) if not p.is_file()]
+    if missing:
+        raise UserError(f"{folder}: {len(missing)} view file(s) missing, e.g. {missing[0]}")
+    if not cameras:
+        raise UserError(f"{folder}: no views")
+    return MultiView(cameras, images, masks, source)
