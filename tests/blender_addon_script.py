@@ -1,6 +1,7 @@
 """Run by tests/test_addon.py in a fresh Python with bpy (Blender as a module, headless):
 python blender_addon_script.py ZIP MODE PYTHON IMAGE X Y OUT_JSON, MODE = extension | legacy.
-Installs and enables the add-on zip, checks its classes, runs the operator on IMAGE, uninstalls, writes a JSON report."""
+Installs and enables the add-on zip, checks its classes, runs the operator on IMAGE, uninstalls, writes a JSON
+report."""
 
 import json
 import os
@@ -25,7 +26,8 @@ report["enabled"] = module in bpy.context.preferences.addons
 report["registered"] = {name: hasattr(bpy.types, name) for name in CLASSES}
 report["scene_settings"] = hasattr(bpy.types.Scene, "amodal3d")
 report["operators"] = [op for op in dir(bpy.ops.amodal3d)]
-report["panels"] = [(c.__name__, c.bl_space_type, c.bl_region_type, c.bl_category) for c in bpy.types.Panel.__subclasses__() if c.__name__.startswith("AMODAL3D")]
+report["panels"] = [(c.__name__, c.bl_space_type, c.bl_region_type, c.bl_category)
+                    for c in bpy.types.Panel.__subclasses__() if c.__name__.startswith("AMODAL3D")]
 
 
 
