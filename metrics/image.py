@@ -19,7 +19,7 @@ def as_rgb_on_white(img: np.ndarray) -> np.ndarray:
     img = np.asarray(img)
     if img.dtype == np.uint8:
         img = img.astype(np.float64) / 255.0
-    img = img.astype(np.float64)
+    img = img.astype(np.float64, copy=False)
     if img.ndim != 3 or img.shape[2] not in (3, 4):
         raise ValueError(f"expected an (H, W, 3) or (H, W, 4) image, got shape {img.shape}")
     if img.min() < -1e-6 or img.max() > 1 + 1e-6:

@@ -20,7 +20,7 @@ import numpy as np
 from amodal3d.errors import UserError
 from blender_scenes.scene_format import Scene, view_name
 from metrics.geometry import chamfer_distance, voxel_downsample, volume_iou
-from metrics.image import psnr, ssim
+from metrics.image import as_rgb_on_white, psnr, ssim
 from recon.raycast import depth_map
 
 VOXEL_SIZE = 0.01
@@ -84,6 +84,18 @@ def _gt_points(folder: str, stamp: int, voxel: float) -> np.ndarray:
     return voxel_downsample(ring_points(cameras, [scene.ring_depth(i) for i in range(len(cameras))]), voxel)
 
 
+def ring_views_on_white(scene: Scene) -> list[np.ndarray]:
+    """The scene's 16 ring views composited on white (float64), read once per scene folder and scene.json version."""
+    stamp = (scene.folder / "scene.json").stat().st_mtime_ns
+    return _ring_views(str(scene.folder.resolve()), stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _ring_views(folder: str, stamp: int) -> list[np.ndarray]:
+    scene = Scene.open(folder)
+    return [as_rgb_on_white(scene.ring_view(i)) for i in range(len(scene.meta["ring_cameras"]))]
+
+
 def evaluate_mesh(mesh, scene_dir, voxel: float = VOXEL_SIZE, resolution: int = IOU_RESOLUTION,
                   depths: list[np.ndarray] | None = None) -> MeshMetrics:
     """Chamfer distance and volumetric IoU of ``mesh`` (Trimesh or path) against the scene's target. ``depths``:
@@ -130,11 +142,12 @@ def evaluate_views(views, scene_dir, lpips_weights: str | Path | None = None, lp
 
     scene = Scene.open(scene_dir)
     count = len(scene.meta["ring_cameras"])
+    refs = ring_views_on_white(scene)
     preds = _read_views(views, count)
-    refs = [scene.ring_view(i) for i in range(count)]
     for i, (p, r) in enumerate(zip(preds, refs)):
         if p.shape[:2] != r.shape[:2]:
             raise UserError(f"view {i:03d} is {p.shape[1]}x{p.shape[0]}, the scene's is {r.shape[1]}x{r.shape[0]}")
+    preds = [as_rgb_on_white(p) for p in preds]  # once here, not in every metric
     per_view = [{"psnr": psnr(p, r), "ssim": ssim(p, r)} for p, r in zip(preds, refs)]
     lpips_values, reason = None, None
     try:

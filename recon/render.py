@@ -54,13 +54,34 @@ def _texture_image(material) -> np.ndarray | None:
     return np.asarray(image.convert("RGBA"), np.float32) / 255.0
 
 
+def _footprint(mesh, camera: Camera) -> np.ndarray | None:
+    """(H, W) bool: the pixels inside the projection of the mesh's bounding box (all of them when the box reaches
+    behind the camera), None when it is off the image. Only these rays can hit."""
+    corners = np.array([[x, y, z] for x in mesh.bounds[:, 0] for y in mesh.bounds[:, 1] for z in mesh.bounds[:, 2]])
+    uv, z = camera.project(corners)
+    out = np.zeros((camera.height, camera.width), bool)
+    if (z <= 1e-6).any():
+        out[:] = True
+        return out
+    c0, r0 = np.floor(uv.min(axis=0)).astype(int) - 1
+    c1, r1 = np.ceil(uv.max(axis=0)).astype(int) + 1
+    c0, r0, c1, r1 = max(c0, 0), max(r0, 0), min(c1, camera.width), min(r1, camera.height)
+    if c0 >= c1 or r0 >= r1:
+        return None
+    out[r0:r1, c0:c1] = True
+    return out
+
+
 def render_mesh(mesh, camera: Camera, shading: float = 0.0) -> MeshRender:
     """Render ``mesh`` from ``camera`` at pixel centres. ``shading`` in [0, 1] mixes in a headlight Lambert term
     (0 = unlit albedo, the colours as the mesh stores them; previews use about 0.5)."""
-    origins, dirs, rc = pixel_rays(camera)
     h, w = camera.height, camera.width
     rgba = np.zeros((h, w, 4), np.float32)
     depth = np.zeros((h, w), np.float32)
+    window = _footprint(mesh, camera)
+    if window is None:
+        return MeshRender(rgba, depth)
+    origins, dirs, rc = pixel_rays(camera, window)
     locations, ray_index, triangles = mesh.ray.intersects_location(origins, dirs, multiple_hits=False)
     if len(ray_index) == 0:
         return MeshRender(rgba, depth)

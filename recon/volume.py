@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import ndimage
 
@@ -10,17 +12,29 @@ from recon.cameras import Camera
 GRID_BOUND = 0.75  # the unit object fits in [-0.5, 0.5]^3; a margin for imperfect placement
 
 
+@functools.lru_cache(maxsize=4)
 def grid_centres(resolution: int, bound: float = GRID_BOUND) -> np.ndarray:
-    """(R^3, 3) voxel centres of a cube [-bound, bound]^3, x-major (index = (i * R + j) * R + k)."""
+    """(R^3, 3) voxel centres of a cube [-bound, bound]^3, x-major (index = (i * R + j) * R + k). Read-only: one
+    array per grid, shared by every reconstruction of a run."""
     axis = -bound + (np.arange(resolution) + 0.5) * (2 * bound / resolution)
     x, y, z = np.meshgrid(axis, axis, axis, indexing="ij")
-    return np.stack([x.ravel(), y.ravel(), z.ravel()], axis=1)
+    centres = np.stack([x.ravel(), y.ravel(), z.ravel()], axis=1)
+    centres.flags.writeable = False
+    return centres
 
 
 def project_to_pixels(camera: Camera, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Integer pixel (row, col), camera depth and an in-image flag for each point."""
-    uv, z = camera.project(points)
-    col, row = np.floor(uv[:, 0]).astype(np.int64), np.floor(uv[:, 1]).astype(np.int64)
+    """Integer pixel (row, col), camera depth and an in-image flag for each point. float32 arithmetic: about twice
+    as fast on grids of millions of points; only a centre within ~1e-5 px of a pixel edge can land differently."""
+    w2c, K = camera.w2c.astype(np.float32), camera.K.astype(np.float32)
+    cam = np.asarray(points, np.float32) @ w2c[:3, :3].T + w2c[:3, 3]
+    z = cam[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = (K[0, 0] * cam[:, 0] + K[0, 1] * cam[:, 1]) / z + K[0, 2]
+        v = K[1, 1] * cam[:, 1] / z + K[1, 2]
+        col, row = np.floor(u), np.floor(v)
+    col = np.nan_to_num(col, nan=-1, posinf=-1, neginf=-1).astype(np.int64)
+    row = np.nan_to_num(row, nan=-1, posinf=-1, neginf=-1).astype(np.int64)
     inside = (z > 1e-6) & (col >= 0) & (col < camera.width) & (row >= 0) & (row < camera.height)
     return np.clip(row, 0, camera.height - 1), np.clip(col, 0, camera.width - 1), z, inside
 
