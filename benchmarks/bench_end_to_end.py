@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--render-samples", type=int, default=16, help="Cycles samples per pixel (default 16)")
     parser.add_argument("--workers", type=int, default=0, help="bench worker processes (0 = one per core)")
     parser.add_argument("--render-workers", type=int, default=2)
+    parser.add_argument("--denoise-quality", default="HIGH", choices=["HIGH", "BALANCED", "FAST"])
     parser.add_argument("--configs", nargs="*", default=None)
     parser.add_argument("--ray", default=None)
     args = parser.parse_args()
@@ -46,7 +47,8 @@ def main() -> None:
 
     start = time.perf_counter()
     reports = render_scenes(["all"], args.num, args.seed, args.out / "scenes",
-                            render=RenderConfig(samples=args.render_samples), workers=args.render_workers)
+                            render=RenderConfig(samples=args.render_samples, denoise_quality=args.denoise_quality),
+                            workers=args.render_workers)
     render_seconds = time.perf_counter() - start
     rendered = sum(r.ok for r in reports)
     start = time.perf_counter()
@@ -59,7 +61,8 @@ def main() -> None:
         start = time.perf_counter()
         png = screenshot(args.out / "bench" / "report.html", args.out / "bench" / "report.png")
         shot = {**check_screenshot(png), "path": str(png), "seconds": time.perf_counter() - start}
-    timing = {"scenes": rendered, "render_samples": args.render_samples, "render_seconds": render_seconds,
+    timing = {"scenes": rendered, "render_samples": args.render_samples, "denoise_quality": args.denoise_quality,
+              "render_seconds": render_seconds,
               "bench_seconds": bench_seconds, "bench_rows": len(run.rows), "new_rows": run.new_rows,
               "failed_rows": len(run.failures), "total_seconds": render_seconds + bench_seconds,
               "total_minutes": (render_seconds + bench_seconds) / 60, "screenshot": shot}

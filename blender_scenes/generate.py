@@ -6,6 +6,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -26,6 +27,9 @@ class RenderConfig:
     """Cycles samples per pixel (denoised; 16 keeps a full scene near 25 s on 2 cores)."""
     denoise: bool = True
     """OpenImageDenoise on the colour pass (masks and depth are never denoised)."""
+    denoise_quality: Literal["HIGH", "BALANCED", "FAST"] = "HIGH"
+    """OpenImageDenoise quality; FAST saves about 0.1 s per view on 2 cores (at 4 spp: 0.4-1.4 dB lower PSNR against
+    64 spp renders, which stay at 33-41 dB)."""
     threads: int = 0
     """CPU threads for Cycles; 0 = all cores."""
 
@@ -191,7 +195,7 @@ class _SceneMaker:
         self.pool = occluder_pool(self.targets, job.occluders)
         self.order = np.random.default_rng(job.seed).permutation(len(self.targets))
         self.renderer = BlenderRenderer(job.config.resolution, job.render.samples, job.render.denoise,
-                                        job.render.threads)
+                                        job.render.threads, job.render.denoise_quality)
 
     def make(self, i: int) -> tuple[SceneReport, str]:
         folder = self.job.out / f"scene_{i:04d}"
@@ -262,7 +266,8 @@ def render_scenes(objects: list[str], num: int, seed: int, out: Path, config: Sc
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         threads = render.threads or max(1, (os.cpu_count() or 1) // workers)
-        job.render = RenderConfig(render.samples, render.denoise, threads)
+        job.render = RenderConfig(samples=render.samples, denoise=render.denoise, threads=threads,
+                                  denoise_quality=render.denoise_quality)
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
                                  initargs=(job,)) as pool:
             futures = {pool.submit(_make_in_worker, i): i for i in todo}

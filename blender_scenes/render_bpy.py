@@ -57,10 +57,12 @@ def hdri_path(name: str) -> Path:
 class BlenderRenderer:
     """One Blender scene at a time: ``build`` it, then ``render`` it from any camera with any subset of objects."""
 
-    def __init__(self, resolution: int = 256, samples: int = 64, denoise: bool = True, threads: int = 0):
+    def __init__(self, resolution: int = 256, samples: int = 64, denoise: bool = True, threads: int = 0,
+                 denoise_quality: str = "HIGH"):
         self.resolution = resolution
         self.samples = samples
         self.denoise = denoise
+        self.denoise_quality = denoise_quality
         self.threads = threads
         self._tmp = Path(tempfile.mkdtemp(prefix="amodal3d_render_"))
         self._objects: dict[int, object] = {}
@@ -85,6 +87,7 @@ class BlenderRenderer:
         scene.cycles.device = "CPU"
         scene.cycles.samples = self.samples
         scene.cycles.use_denoising = self.denoise
+        scene.cycles.denoising_quality = self.denoise_quality
         scene.cycles.denoising_prefilter = "FAST"
         scene.cycles.denoising_input_passes = "RGB_ALBEDO"
         scene.cycles.seed = seed
