@@ -137,7 +137,8 @@ def _read_views(views, count: int) -> list[np.ndarray]:
 
 
 def evaluate_views(views, scene_dir, lpips_weights: str | Path | None = None, lpips_net: str = "vgg") -> ViewMetrics:
-    """PSNR / SSIM / LPIPS of 16 predicted ring views (a folder of 000.png.. or a list of arrays) against the scene's."""
+    """PSNR / SSIM / LPIPS of 16 predicted ring views (a folder of 000.png.. or a list of arrays) against the
+    scene's."""
     from metrics.lpips import LPIPSUnavailable, cached_lpips, lpips_batch
 
     scene = Scene.open(scene_dir)
