@@ -146,9 +146,8 @@ def image_and_prompt(image_path: Path | None, point, box, mask: Path | None, sce
 
 
 @dataclass
-class Complete:
-    """Complete a partly hidden object: K whole-object samples, their majority-vote amodal mask and vote fraction.
-    Writes the completion folder of DESIGN.md."""
+class PromptedImage:
+    """The input of `complete` and `run`: an image with one prompt, or a rendered scene."""
 
     out: Path
     """Output folder (replaced whole, atomically)."""
@@ -161,7 +160,18 @@ class Complete:
     mask: Path | None = None
     """A mask image of the visible part (non-zero = object), same size as the image."""
     scene: Path | None = None
-    """A rendered scene folder: its input.png and modal_mask.png are the image and prompt."""
+    """A rendered scene folder instead: its input.png and modal_mask.png are the image and prompt (with `run`, the
+    mesh lands in the scene's frame and is scored)."""
+
+    def image_and_prompt(self):
+        return image_and_prompt(self.image, self.point, self.box, self.mask, self.scene)
+
+
+@dataclass
+class Complete(PromptedImage):
+    """Complete a partly hidden object: K whole-object samples, their majority-vote amodal mask and vote fraction.
+    Writes the completion folder of DESIGN.md."""
+
     method: str | None = None
     """Completion backend (default: the embedded CPU method, classical)."""
     samples: int = 4
@@ -180,7 +190,7 @@ class Complete:
     def main(self) -> int:
         from amodal3d.completion import complete, write_completion
 
-        image, prompt, extra = image_and_prompt(self.image, self.point, self.box, self.mask, self.scene)
+        image, prompt, extra = self.image_and_prompt()
         result = complete(image, prompt, method=self.method, samples=self.samples, seed=self.seed,
                           context=self.context, mask_source=self.mask_source,
                           sam_checkpoint=None if self.sam_checkpoint is None else str(self.sam_checkpoint),
@@ -193,23 +203,11 @@ class Complete:
 
 
 @dataclass
-class Run:
+class Run(PromptedImage):
     """The main job: prompt -> completion -> amodal mask -> reconstruction. Writes OUT/mesh.glb, OUT/index.html
     (input, masks, samples, vote, mesh turntable), OUT/run.json, and the completion/ and reconstruction/ folders.
     `amodal3d run photo.jpg --point X Y --out DIR` also works."""
 
-    out: Path
-    """Output folder (replaced whole, atomically)."""
-    image: Path | None = None
-    """Input photo (PNG/JPEG)."""
-    point: tuple[float, float] | None = None
-    """A pixel (X Y) on the visible part of the object."""
-    box: tuple[float, float, float, float] | None = None
-    """A box (X0 Y0 X1 Y1) around the visible part."""
-    mask: Path | None = None
-    """A mask image of the visible part (non-zero = object), same size as the image."""
-    scene: Path | None = None
-    """A rendered scene folder instead: its input and visible mask; the mesh lands in its frame and is scored."""
     completion: str | None = None
     """Completion backend (default: classical, the embedded CPU method)."""
     recon: str | None = None
@@ -228,7 +226,7 @@ class Run:
     def main(self) -> int:
         from amodal3d.run import RunSettings, run
 
-        image, prompt, source = image_and_prompt(self.image, self.point, self.box, self.mask, self.scene)
+        image, prompt, source = self.image_and_prompt()
         settings = RunSettings(self.completion, self.recon, self.samples, self.seed,
                                sam_checkpoint=None if self.sam_checkpoint is None else str(self.sam_checkpoint),
                                sam_model=self.sam_model, elevation_deg=self.elevation)

@@ -66,6 +66,22 @@ def write_png(path: Path, image: np.ndarray) -> None:
     Image.fromarray(to_uint8(image)).save(path)
 
 
+def write_png_atomic(path: Path, image: np.ndarray) -> None:
+    """:func:`write_png` to a temporary sibling, then rename: readers never see a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(path.stem + ".tmp.png")
+    write_png(tmp, image)
+    os.replace(tmp, path)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically (temporary sibling, then rename)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def composite_on_white(rgba: np.ndarray) -> np.ndarray:
     """(..., 4) RGBA in [0, 1] -> (..., 3) RGB over white (straight alpha): rgb * a + 1 - a."""
     return rgba[..., :3] * rgba[..., 3:] + (1.0 - rgba[..., 3:])

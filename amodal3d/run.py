@@ -76,20 +76,6 @@ def write_previews(mesh, cameras, folder: Path) -> list[str]:
     return names
 
 
-def score_against_scene(mesh, scene_dir: Path) -> dict:
-    """CD / vIoU of the mesh and PSNR / SSIM / LPIPS of its ring renders against the scene's ground truth."""
-    from blender_scenes.scene_format import Scene
-    from metrics import evaluate_mesh, evaluate_views
-    from recon.render import render_mesh
-
-    scene = Scene.open(scene_dir)
-    renders = [render_mesh(mesh, cam) for cam in scene.ring_cameras]
-    geometry = evaluate_mesh(mesh, scene_dir, depths=[r.depth for r in renders])
-    views = evaluate_views([r.rgba for r in renders], scene_dir)
-    return {"chamfer": geometry.chamfer, "volume_iou": geometry.volume_iou, "psnr": views.psnr, "ssim": views.ssim,
-            "lpips": views.lpips, "lpips_unavailable": views.lpips_unavailable}
-
-
 def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | None = None,
         scene: Path | None = None, source: dict | None = None, progress=None) -> RunResult:
     """Complete the prompted object, reconstruct it and write OUT (see the module docstring). With ``scene`` (a
@@ -97,7 +83,7 @@ def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | No
     ``progress(i, n, stage)`` is called as each of the n stages starts."""
     from amodal3d.completion import complete, write_completion
     from amodal3d.completion.frontend import check_image
-    from metrics import mask_iou
+    from metrics import evaluate_reconstruction, mask_iou
     from recon.pipeline import make_inputs, reconstruct, whole_view, write_reconstruction
 
     settings = settings or RunSettings()
@@ -133,8 +119,9 @@ def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | No
 
             start = time.perf_counter()
             gt = fmt.Scene.open(scene).mask(fmt.AMODAL_MASK)
+            scores, _ = evaluate_reconstruction(result.mesh, scene)
             metrics = {"amodal_mask_iou": mask_iou(done.amodal_mask, gt),
-                       "modal_mask_iou": mask_iou(done.modal_mask, gt), **score_against_scene(result.mesh, scene)}
+                       "modal_mask_iou": mask_iou(done.modal_mask, gt), **scores}
             timings["scoring"] = time.perf_counter() - start
         write_png(tmp / "input.png", check_image(image))
         info = {"version": 1, **(source or {}), "scene": None if scene is None else str(scene),

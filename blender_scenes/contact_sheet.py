@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from amodal3d.io import composite_on_white, write_png
+from amodal3d.io import composite_on_white, write_png_atomic
 from blender_scenes import scene_format as fmt
 
 COLUMNS = ("input", "modal", "amodal", "whole", "view 0", "view 4", "view 8", "view 12")
@@ -73,7 +73,5 @@ def _write_sheet(rows: list[np.ndarray], columns: tuple[str, ...], tile: int, ou
     for i, name in enumerate(columns):
         cv2.putText(header, name, (i * tile + 4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     sheet = np.concatenate([header, *rows], axis=0)
-    tmp = Path(out).with_name(Path(out).stem + ".tmp.png")
-    write_png(tmp, sheet)
-    tmp.replace(out)
+    write_png_atomic(out, sheet)
     return Path(out)

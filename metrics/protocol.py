@@ -165,3 +165,22 @@ def evaluate_views(views, scene_dir, lpips_weights: str | Path | None = None, lp
         lpips_unavailable=reason,
         per_view=per_view,
     )
+
+
+def evaluate_reconstruction(mesh, scene_dir, views: list[np.ndarray] | None = None,
+                            lpips_weights: str | Path | None = None, lpips_net: str = "vgg"):
+    """Both halves of the protocol for one reconstruction: CD / vIoU of ``mesh`` and PSNR / SSIM / LPIPS of its 16
+    ring views (``views`` when the method generated them, else the mesh's ray-cast renders; one cast per camera
+    gives those colours and the depths the Chamfer distance uses). Returns (metrics dict, the views scored)."""
+    from recon.render import render_mesh
+
+    scene = Scene.open(scene_dir)
+    mesh = load_mesh(mesh)
+    cameras = scene.ring_cameras
+    renders = [render_mesh(mesh, cam) for cam in cameras]
+    if views is None or len(views) != len(cameras):
+        views = [r.rgba for r in renders]
+    geometry = evaluate_mesh(mesh, scene_dir, depths=[r.depth for r in renders])
+    images = evaluate_views(views, scene_dir, lpips_weights, lpips_net)
+    return {"chamfer": geometry.chamfer, "volume_iou": geometry.volume_iou, "psnr": images.psnr, "ssim": images.ssim,
+            "lpips": images.lpips, "lpips_unavailable": images.lpips_unavailable}, views

@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 from amodal3d.bench.configs import MASK_TABLE, RECON_TABLE
-from amodal3d.bench.summary import BUCKETS, mask_table, recon_table
+from amodal3d.bench.summary import BUCKETS, format_value, mask_table, recon_table
+from amodal3d.io import write_text
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
 
@@ -38,11 +39,7 @@ document.querySelectorAll('table.sortable th').forEach((th, col) => th.addEventL
 
 
 def _cell(value, digits: int = 3) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return "inf" if math.isinf(value) else f"{value:.{digits}f}"
-    return html.escape(str(value))
+    return html.escape(format_value(value, digits))
 
 
 def table_html(lines: list[dict], columns: list[tuple[str, str, int]]) -> str:
@@ -188,7 +185,5 @@ def report_html(rows: list[dict], out: Path, meta: dict | None = None) -> str:
 
 def write_report(rows: list[dict], out: Path, meta: dict | None = None) -> Path:
     path = Path(out) / "report.html"
-    tmp = path.with_name("report.html.tmp")
-    tmp.write_text(report_html(rows, out, meta), encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, report_html(rows, out, meta))
     return path

@@ -15,7 +15,7 @@ from scipy import ndimage
 from amodal3d.bench.configs import COMPLETION_INPUTS, MASK_TABLE, BenchConfig
 from amodal3d.completion.baselines import BASELINES
 from amodal3d.errors import UserError
-from amodal3d.io import composite_on_white, read_mask, write_png
+from amodal3d.io import composite_on_white, read_mask, write_png_atomic
 from blender_scenes import scene_format as fmt
 
 PREVIEW_VIEWS = (0, 4, 8, 12)
@@ -128,27 +128,22 @@ class SceneJob:
         return np.dstack([self.image, mask.astype(np.float32)]).astype(np.float32)
 
     def _recon_row(self, config: BenchConfig) -> dict:
-        from metrics import evaluate_mesh, evaluate_views, mask_iou
+        from metrics import evaluate_reconstruction, mask_iou
         from recon.pipeline import make_inputs, reconstruct
-        from recon.render import render_mesh
 
         rgba = self.input_view(config)
         start = time.perf_counter()
         result = reconstruct(make_inputs(rgba, self.scene.folder), config.recon, seed=self.options.seed)
         recon_seconds = time.perf_counter() - start
-        cameras = self.scene.ring_cameras
-        renders = [render_mesh(result.mesh, cam) for cam in cameras]
-        views = [v.rgba for v in result.views] if len(result.views) == len(cameras) else [r.rgba for r in renders]
-        geometry = evaluate_mesh(result.mesh, self.scene.folder, depths=[r.depth for r in renders])
-        images = evaluate_views(views, self.scene.folder, self.options.lpips_weights, self.options.lpips_net)
+        scores, views = evaluate_reconstruction(result.mesh, self.scene.folder, [v.rgba for v in result.views],
+                                                self.options.lpips_weights, self.options.lpips_net)
         slug = config.id.split("/", 2)[2].replace("/", "-")
         folder = self.work / "recon" / config.recon
         preview = folder / f"{slug}.png"
         strip = np.concatenate([composite_on_white(views[i]) for i in PREVIEW_VIEWS if i < len(views)], axis=1)
         self._write(preview, _downsize(strip, PREVIEW_TILE))
-        row = {"input_mask_iou": mask_iou(rgba[..., 3] >= 0.5, self.amodal_gt), "chamfer": geometry.chamfer,
-               "volume_iou": geometry.volume_iou, "psnr": images.psnr, "ssim": images.ssim, "lpips": images.lpips,
-               "lpips_unavailable": images.lpips_unavailable, "recon_seconds": recon_seconds,
+        row = {"input_mask_iou": mask_iou(rgba[..., 3] >= 0.5, self.amodal_gt), **scores,
+               "recon_seconds": recon_seconds,
                "faces": int(len(result.mesh.faces)), "artifact": self._relative(preview)}
         if self.options.keep_meshes:
             mesh_path = folder / f"{slug}.glb"
@@ -162,9 +157,7 @@ class SceneJob:
 
     def _write(self, path: Path, image: np.ndarray) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".tmp.png")
-        write_png(tmp, image)
-        tmp.replace(path)
+        write_png_atomic(path, image)
 
     def _relative(self, path: Path) -> str:
         return str(Path(path).relative_to(self.out))

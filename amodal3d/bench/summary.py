@@ -11,9 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from amodal3d.bench.configs import MASK_INPUTS, MASK_TABLE, RECON_INPUTS, RECON_TABLE
+from amodal3d.io import write_text
 
 BUCKETS = (("20-50%", 0.2, 0.5), ("50-80%", 0.5, 0.8))
 RECON_METRICS = ("chamfer", "volume_iou", "psnr", "ssim", "lpips")
+RECON_COLUMNS = (("chamfer", 4), ("volume_iou", 3), ("psnr", 2), ("ssim", 3), ("lpips", 3), ("input_mask_iou", 3),
+                 ("seconds", 2))  # summary.md's Tables 3-4 after recon | input | completion | n
 BASELINE_ORDER = {"modal": 0, "hull": 1}
 
 
@@ -66,12 +69,14 @@ def recon_table(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _fmt(value, digits: int = 3) -> str:
+def format_value(value, digits: int = 3) -> str:
+    """A table cell: n/a for missing, inf, or the number to ``digits`` places."""
     if value is None:
         return "n/a"
     if isinstance(value, float):
         return "inf" if math.isinf(value) else f"{value:.{digits}f}"
     return str(value)
+
 
 
 def markdown(rows: list[dict], meta: dict | None = None) -> str:
@@ -84,8 +89,8 @@ def markdown(rows: list[dict], meta: dict | None = None) -> str:
                   "| visible mask | method | n | mIoU | " + " | ".join(f"mIoU {b[0]}" for b in BUCKETS) + " |",
                   "|---|---|---|---|" + "---|" * len(BUCKETS)]
         for t in table1:
-            lines.append(f"| {t['input']} | {t['completion']} | {t['n']} | {_fmt(t['miou'])} | "
-                         + " | ".join(_fmt(t[f"miou {b[0]}"]) for b in BUCKETS) + " |")
+            lines.append(f"| {t['input']} | {t['completion']} | {t['n']} | {format_value(t['miou'])} | "
+                         + " | ".join(format_value(t[f"miou {b[0]}"]) for b in BUCKETS) + " |")
         lines.append("")
     table3 = recon_table(rows)
     if table3:
@@ -93,10 +98,9 @@ def markdown(rows: list[dict], meta: dict | None = None) -> str:
                   "| recon | input | completion | n | CD | vIoU | PSNR | SSIM | LPIPS | input mask IoU | s/row |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for t in table3:
+            cells = [format_value(t[key], digits) for key, digits in RECON_COLUMNS]
             lines.append(f"| {t['recon']} | {t['input']} | {t['completion'] or '-'} | {t['n']} | "
-                         f"{_fmt(t['chamfer'], 4)} | {_fmt(t['volume_iou'])} | {_fmt(t['psnr'], 2)} | "
-                         f"{_fmt(t['ssim'])} | {_fmt(t['lpips'])} | {_fmt(t['input_mask_iou'])} | "
-                         f"{_fmt(t['seconds'], 2)} |")
+                         + " | ".join(cells) + " |")
         reasons = {t["lpips_unavailable"] for t in table3 if t["lpips_unavailable"]}
         if reasons:
             lines += ["", "LPIPS n/a: " + "; ".join(sorted(reasons))]
@@ -124,7 +128,5 @@ def write_summary(rows: list[dict], out: Path, meta: dict | None = None) -> tupl
     out = Path(out)
     paths = out / "summary.csv", out / "summary.md"
     for path, text in zip(paths, (csv_text(rows), markdown(rows, meta))):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_text(path, text)
     return paths

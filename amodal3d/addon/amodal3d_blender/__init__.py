@@ -365,24 +365,23 @@ def draw_panel(layout, context):
             col.label(text=settings.status)
 
 
-class AMODAL3D_PT_image_editor(bpy.types.Panel):
+class SidebarPanel:
+    """The N-panel tab "Amodal3D"; each editor's panel only names its space."""
+
     bl_label = "Amodal3D"
+    bl_region_type = "UI"
+    bl_category = "Amodal3D"
+
+    def draw(self, context):
+        draw_panel(self.layout, context)
+
+
+class AMODAL3D_PT_image_editor(SidebarPanel, bpy.types.Panel):
     bl_space_type = "IMAGE_EDITOR"
-    bl_region_type = "UI"
-    bl_category = "Amodal3D"
-
-    def draw(self, context):
-        draw_panel(self.layout, context)
 
 
-class AMODAL3D_PT_view3d(bpy.types.Panel):
-    bl_label = "Amodal3D"
+class AMODAL3D_PT_view3d(SidebarPanel, bpy.types.Panel):
     bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "Amodal3D"
-
-    def draw(self, context):
-        draw_panel(self.layout, context)
 
 
 CLASSES = (AMODAL3D_Preferences, AMODAL3D_Settings, AMODAL3D_OT_pick_point, AMODAL3D_OT_run, AMODAL3D_OT_cancel,
