@@ -145,6 +145,41 @@ def image_and_prompt(image_path: Path | None, point, box, mask: Path | None, sce
     return image, prompt, {"image": str(image_path)}
 
 
+def parse_options(pairs: list[str], method: str | None = None) -> dict:
+    """``KEY=VALUE`` strings -> backend options (ints, floats, true/false, else strings). With ``method``, keys may
+    be qualified as ``METHOD.KEY`` and only that method's (and unqualified) keys are returned."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"options are KEY=VALUE, got '{pair}'")
+        owner, dot, name = key.rpartition(".")
+        if dot and method is not None and owner != method:
+            continue
+        options[name if dot else key] = _option_value(value)
+    return options
+
+
+def _option_value(text: str):
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def completion_options(method: str | None, weights: str | None, opt: list[str]) -> tuple[str | None, dict]:
+    """(method, options) for complete/run: --weights implies pix2gestalt when no method is named."""
+    options = parse_options(opt, method)
+    if weights:
+        options["weights"] = weights
+        method = method or "pix2gestalt"
+    return method, options
+
+
 @dataclass
 class PromptedImage:
     """The input of `complete` and `run`: an image with one prompt, or a rendered scene."""
@@ -186,15 +221,28 @@ class Complete(PromptedImage):
     """segment-anything checkpoint for point/box prompts (default: the GrabCut CPU fallback)."""
     sam_model: str = "vit_b"
     """SAM model type of the checkpoint: vit_b, vit_l or vit_h."""
+    weights: str | None = None
+    """Weights of a learned backend: a folder or hub id (implies --method pix2gestalt when no method is named)."""
+    opt: list[str] = field(default_factory=list)
+    """Backend options KEY=VALUE, e.g. steps=50 guidance=2.0 scheduler=dpm++ device=cuda dtype=float16."""
+    occluder_mask: Path | None = None
+    """A mask image of the objects in front (used by progressive; with --scene, the scene's own by default)."""
 
     def main(self) -> int:
         from amodal3d.completion import complete, write_completion
+        from amodal3d.io import read_mask
+        from blender_scenes.scene_format import OCCLUDER_MASK
 
         image, prompt, extra = self.image_and_prompt()
-        result = complete(image, prompt, method=self.method, samples=self.samples, seed=self.seed,
+        method, options = completion_options(self.method, self.weights, self.opt)
+        occluder_path = self.occluder_mask
+        if occluder_path is None and self.scene is not None and (self.scene / OCCLUDER_MASK).is_file():
+            occluder_path = self.scene / OCCLUDER_MASK
+        result = complete(image, prompt, method=method, samples=self.samples, seed=self.seed,
                           context=self.context, mask_source=self.mask_source,
                           sam_checkpoint=None if self.sam_checkpoint is None else str(self.sam_checkpoint),
-                          sam_model=self.sam_model)
+                          sam_model=self.sam_model,
+                          occluder_mask=None if occluder_path is None else read_mask(occluder_path), **options)
         write_completion(result, self.out, extra)
         print(f"{self.out}: {result.method}, {len(result.samples)} samples, segmenter {result.segmenter}, "
               f"amodal {int(result.amodal_mask.sum())} px vs visible {int(result.modal_mask.sum())} px, "
@@ -222,14 +270,20 @@ class Run(PromptedImage):
     """segment-anything checkpoint for point/box prompts (default: the GrabCut CPU fallback)."""
     sam_model: str = "vit_b"
     """SAM model type of the checkpoint."""
+    weights: str | None = None
+    """Weights of a learned completion backend: a folder or hub id (implies --completion pix2gestalt)."""
+    opt: list[str] = field(default_factory=list)
+    """Completion backend options KEY=VALUE, e.g. steps=50 scheduler=dpm++ device=cuda."""
 
     def main(self) -> int:
         from amodal3d.run import RunSettings, run
 
         image, prompt, source = self.image_and_prompt()
-        settings = RunSettings(self.completion, self.recon, self.samples, self.seed,
+        method, options = completion_options(self.completion, self.weights, self.opt)
+        settings = RunSettings(method, self.recon, self.samples, self.seed,
                                sam_checkpoint=None if self.sam_checkpoint is None else str(self.sam_checkpoint),
-                               sam_model=self.sam_model, elevation_deg=self.elevation)
+                               sam_model=self.sam_model, elevation_deg=self.elevation,
+                               completion_options=options)
         result = run(image, prompt, self.out, settings, self.scene, source,
                      progress=lambda i, n, stage: print(f"[{i}/{n}] {stage}", flush=True))
         timings = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
@@ -315,6 +369,8 @@ class Bench:
     """Also keep every reconstructed mesh (GLB) under OUT/work."""
     screenshot: bool = False
     """Also save OUT/report.png, the report opened in headless Chromium."""
+    opt: list[str] = field(default_factory=list)
+    """Completion backend options METHOD.KEY=VALUE, e.g. pix2gestalt.weights=DIR pix2gestalt.steps=50."""
 
     def main(self) -> int:
         from amodal3d.bench import BenchOptions, run_bench
@@ -323,7 +379,8 @@ class Bench:
                                sam_checkpoint=None if self.sam_checkpoint is None else str(self.sam_checkpoint),
                                sam_model=self.sam_model,
                                lpips_weights=None if self.lpips_weights is None else str(self.lpips_weights),
-                               keep_meshes=self.keep_meshes)
+                               keep_meshes=self.keep_meshes,
+                               completion_options={m: parse_options(self.opt, m) for m in self.completions})
         run = run_bench(self.scenes, self.out, self.completions, self.recons, self.configs or None, options,
                         self.workers, self.ray, self.limit)
         print((self.out / "summary.md").read_text())
@@ -409,11 +466,81 @@ class Demo:
         return 0
 
 
+@dataclass
+class Recognize:
+    """CLIP zero-shot recognition of the occluded targets of rendered scenes: the raw occluded crop against the
+    completed object (pix2gestalt Table 2). Prints and writes top-1 accuracies."""
+
+    scenes: Path
+    """Folder of rendered scenes (labels: the targets' categories)."""
+    clip: str
+    """A transformers CLIPModel folder or hub id (e.g. a local copy of openai/clip-vit-large-patch14)."""
+    out: Path | None = None
+    """Also write the result as JSON here."""
+    completion: str | None = None
+    """Completion backend (default: classical)."""
+    weights: str | None = None
+    """Weights of a learned completion backend (implies --completion pix2gestalt)."""
+    opt: list[str] = field(default_factory=list)
+    """Completion backend options KEY=VALUE."""
+    labels: list[str] = field(default_factory=list)
+    """Candidate labels (default: the categories present in the scenes)."""
+    template: str = "a photo of a {}."
+    """CLIP text prompt for each label."""
+    seed: int = 0
+
+    def main(self) -> int:
+        from amodal3d.io import write_json
+        from amodal3d.recognition import ZeroShotCLIP, recognition_accuracy, scene_cases
+
+        method, options = completion_options(self.completion, self.weights, self.opt)
+        cases = scene_cases(self.scenes, method, seed=self.seed, **options)
+        labels = self.labels or sorted({c["label"] for c in cases})
+        result = recognition_accuracy(ZeroShotCLIP(self.clip, labels, self.template), cases)
+        result = {"completion": method or "classical", "labels": labels, **result,
+                  "scenes": [c["scene"] for c in cases], "truth": [c["label"] for c in cases]}
+        if self.out is not None:
+            write_json(self.out, result)
+        print(f"{result['cases']} objects, {len(labels)} labels: CLIP top-1 {100 * result['raw_top1']:.2f}% on the "
+              f"occluded crops, {100 * result['completed_top1']:.2f}% on the {result['completion']} completions")
+        return 0
+
+
+@dataclass
+class ConvertPix2Gestalt:
+    """Convert the released pix2gestalt checkpoint (PyTorch Lightning .ckpt, read without unpickling code) into a
+    diffusers folder (safetensors) for `--method pix2gestalt --weights OUT`."""
+
+    checkpoint: tyro.conf.Positional[Path]
+    """The original checkpoint, e.g. epoch=000010.ckpt."""
+    out: tyro.conf.Positional[Path]
+    """Output folder (replaced whole, atomically)."""
+    ema: bool = True
+    """Convert the EMA weights (as the original inference uses); --no-ema converts the raw training weights."""
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    """Storage precision of the converted weights (float16 halves the size, for GPUs)."""
+    num_heads: int = 8
+    """UNet attention heads (not recorded in the checkpoint; 8 for pix2gestalt)."""
+
+    def main(self) -> int:
+        from amodal3d.completion.pix2gestalt_convert import convert_pix2gestalt
+
+        report = convert_pix2gestalt(self.checkpoint, self.out, ema=None if self.ema else False,
+                                     num_heads=self.num_heads, dtype=self.dtype)
+        c = report.converted
+        print(f"{self.out}: {report.tensors} tensors read; {c['unet']} UNet ({report.unet_weights}), {c['vae']} VAE, "
+              f"{c['image_encoder']} CLIP vision, {c['cc_projection']} cc_projection written; left out: "
+              + ", ".join(f"{n} {why}" for why, n in report.ignored.items() if n))
+        return 0
+
+
 Commands = Union[
     Annotated[RenderScenes, tyro.conf.subcommand("render-scenes")],
     Annotated[Objects, tyro.conf.subcommand("objects")],
     Annotated[Eval, tyro.conf.subcommand("eval")],
     Annotated[Complete, tyro.conf.subcommand("complete")],
+    Annotated[ConvertPix2Gestalt, tyro.conf.subcommand("convert-pix2gestalt")],
+    Annotated[Recognize, tyro.conf.subcommand("recognize")],
     Annotated[Reconstruct, tyro.conf.subcommand("reconstruct")],
     Annotated[Run, tyro.conf.subcommand("run")],
     Annotated[Bench, tyro.conf.subcommand("bench")],

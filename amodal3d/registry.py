@@ -3,6 +3,7 @@ backends from an entry-point group (as nerfstudio's method plugins)."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from importlib import import_module
 from importlib.metadata import entry_points
@@ -49,4 +50,12 @@ class Registry:
         known = self.names()
         if name not in self._items:
             raise UserError(f"unknown {self.kind} '{name}'; known: {', '.join(known)}")
-        return self._items[name](**options)
+        cls = self._items[name]
+        try:
+            inspect.signature(cls).bind(**options)
+        except TypeError:
+            accepted = [p for p in inspect.signature(cls).parameters if p not in ("self", "args", "kwargs")]
+            unknown = sorted(set(options) - set(accepted))
+            raise UserError(f"{self.kind} '{name}' takes no option {', '.join(unknown) or '(given twice)'}; "
+                            f"it takes: {', '.join(accepted) or 'none'}") from None
+        return cls(**options)

@@ -38,6 +38,7 @@ class RunSettings:
     sam_checkpoint: str | None = None
     sam_model: str = "vit_b"
     elevation_deg: float | None = None
+    completion_options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -95,7 +96,7 @@ def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | No
         start = time.perf_counter()
         done = complete(image, prompt, method=settings.completion, samples=settings.samples, seed=settings.seed,
                         context=settings.context, sam_checkpoint=settings.sam_checkpoint,
-                        sam_model=settings.sam_model)
+                        sam_model=settings.sam_model, **settings.completion_options)
         write_completion(done, tmp / "completion", source)
         timings["completion"] = time.perf_counter() - start
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from amodal3d.checkpoints import load_checkpoint, state_dict_of
 from amodal3d.errors import UserError
 from recon.base import ReconInput, ReconResult, View, register_reconstructor
 from recon.cameras import syncdreamer_input, syncdreamer_ring
@@ -63,7 +64,7 @@ class SyncDreamerReconstructor:
         from ldm.util import instantiate_from_config  # SyncDreamer's own module
 
         model = instantiate_from_config(OmegaConf.load(config).model)
-        model.load_state_dict(torch.load(ckpt, map_location="cpu")["state_dict"], strict=True)
+        model.load_state_dict(state_dict_of(load_checkpoint(ckpt)), strict=True)  # never unpickles code
         device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
         self._model = model.to(device).eval()
         return self._model

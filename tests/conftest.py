@@ -1,5 +1,11 @@
+import os
+
 import numpy as np
 import pytest
+
+# Tests never download: model hubs are unreachable here and would only slow a test down before it fails.
+for _name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ.setdefault(_name, "1")
 
 
 @pytest.fixture

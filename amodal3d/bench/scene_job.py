@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from amodal3d.bench.configs import COMPLETION_INPUTS, MASK_TABLE, BenchConfig
+from amodal3d.completion.base import cached_completer
 from amodal3d.completion.baselines import BASELINES
 from amodal3d.errors import UserError
 from amodal3d.io import composite_on_white, read_mask, write_png_atomic
@@ -31,6 +32,7 @@ class BenchOptions:
     lpips_weights: str | None = None
     lpips_net: str = "vgg"
     keep_meshes: bool = False
+    completion_options: dict = field(default_factory=dict)  # method -> backend options (weights, steps, ...)
 
 
 def click_point(mask: np.ndarray) -> tuple[float, float]:
@@ -80,7 +82,8 @@ class SceneJob:
 
             folder = self.work / "completions" / f"{method}-{source}"
             if not (folder / "completion.json").is_file():
-                result = complete(self.image, Prompt(mask=self.modal(source)), method=method,
+                result = complete(self.image, Prompt(mask=self.modal(source)),
+                                  method=cached_completer(method, self.options.completion_options.get(method, {})),
                                   samples=self.options.samples, seed=self.options.seed)
                 write_completion(result, folder, {"scene": str(self.scene.folder)})
             done = read_completion(folder)

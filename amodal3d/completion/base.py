@@ -7,7 +7,8 @@ one. Framing, mask extraction, the vote and the way back to input coordinates ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
 import numpy as np
@@ -20,11 +21,13 @@ ENTRY_POINT_GROUP = "amodal3d.completers"
 @dataclass
 class CanvasInput:
     """``image`` (S, S, 3) float in [0, 1]; ``modal`` (S, S) bool visible mask; ``valid`` (S, S) bool, False where the
-    canvas is padding outside the input image (the image border hides the object there too)."""
+    canvas is padding outside the input image (the image border hides the object there too); ``occluder`` (S, S)
+    bool, the pixels of the objects in front, when the caller knows them (else None)."""
 
     image: np.ndarray
     modal: np.ndarray
     valid: np.ndarray
+    occluder: np.ndarray | None = None
 
 
 @dataclass
@@ -34,6 +37,7 @@ class WholeSample:
 
     rgb: np.ndarray
     alpha: np.ndarray | None = None
+    info: dict = field(default_factory=dict)  # backend-specific facts about this sample (JSON-serialisable)
 
 
 class Completer(Protocol):
@@ -45,7 +49,9 @@ class Completer(Protocol):
         ...
 
 
-COMPLETERS = Registry("completion method", ENTRY_POINT_GROUP, ("amodal3d.completion.classical",))
+COMPLETERS = Registry("completion method", ENTRY_POINT_GROUP, (
+    "amodal3d.completion.classical", "amodal3d.completion.pix2gestalt", "amodal3d.completion.inpaint",
+    "amodal3d.completion.progressive"))
 register_completer = COMPLETERS.register
 available_completers = COMPLETERS.names
 
@@ -53,3 +59,15 @@ available_completers = COMPLETERS.names
 def get_completer(name: str, **options) -> Completer:
     """An instance of the backend ``name``; unknown names list the known ones."""
     return COMPLETERS.create(name, **options)
+
+
+_LOADED: dict[tuple[str, str], Completer] = {}
+
+
+def cached_completer(name: str, options: dict) -> Completer:
+    """One instance per (name, options) in this process, so that a learned backend loads its weights once for a
+    whole benchmark run."""
+    key = (name, json.dumps(options, sort_keys=True, default=str))
+    if key not in _LOADED:
+        _LOADED[key] = get_completer(name, **options)
+    return _LOADED[key]

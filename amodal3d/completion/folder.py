@@ -32,6 +32,7 @@ def write_completion(result, out: Path, extra: dict | None = None) -> Path:
         "timings": result.timings,
         "amodal_pixels": int(result.amodal_mask.sum()),
         "modal_pixels": int(result.modal_mask.sum()),
+        **({"sample_info": result.sample_info} if any(result.sample_info) else {}),
         **(extra or {}),
     }
     with atomic_dir(Path(out)) as tmp:

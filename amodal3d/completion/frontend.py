@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from amodal3d.completion.base import CanvasInput, get_completer
+from amodal3d.completion.base import CanvasInput, Completer, get_completer
 from amodal3d.errors import UserError
 from amodal3d.framing import Frame, mask_from_alpha, mask_from_white
 from amodal3d.io import composite_on_white
@@ -35,6 +35,7 @@ class CompletionResult:
     segmenter: str
     mask_source: str
     timings: dict = field(default_factory=dict)
+    sample_info: list[dict] = field(default_factory=list)
 
 
 def check_image(image: np.ndarray) -> np.ndarray:
@@ -50,15 +51,17 @@ def check_image(image: np.ndarray) -> np.ndarray:
     return np.clip(image, 0.0, 1.0)
 
 
-def complete(image: np.ndarray, prompt: Prompt, method: str | None = None, samples: int = 4, seed: int = 0,
+def complete(image: np.ndarray, prompt: Prompt, method: str | Completer | None = None, samples: int = 4, seed: int = 0,
              context: float = 1.0, mask_source: str = "auto", sam_checkpoint: str | None = None,
-             sam_model: str = "vit_b", **options) -> CompletionResult:
+             sam_model: str = "vit_b", occluder_mask: np.ndarray | None = None, **options) -> CompletionResult:
     """Complete the partly hidden object the prompt points at.
 
-    image : (H, W, 3) uint8 or float in [0, 1]. method : a registered completer (default ``classical``).
+    image : (H, W, 3) uint8 or float in [0, 1]. method : a registered completer's name (default ``classical``) or a
+    Completer instance (options are then ignored).
     samples : K. seed : same seed, same samples. context : canvas margin around the visible mask, in units of its
     longest side. mask_source : "alpha" (the backend's alpha), "white" (grey < 250 on white, the paper's
-    evaluation) or "auto" (alpha when the backend gives one). Options go to the backend's constructor.
+    evaluation) or "auto" (alpha when the backend gives one). occluder_mask : (H, W) bool, the objects in front, for
+    backends that use them (progressive). Options go to the backend's constructor.
     """
     if samples < 1:
         raise UserError(f"samples must be at least 1, got {samples}")
@@ -67,17 +70,24 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | None = None, sampl
     timings = {}
     start = time.perf_counter()
     image = check_image(image)
+    if occluder_mask is not None and np.shape(occluder_mask) != image.shape[:2]:
+        raise UserError(f"the occluder mask is {np.shape(occluder_mask)[::-1]}, the image {image.shape[1::-1]}")
     seg = modal_mask(image, prompt, sam_checkpoint=sam_checkpoint, sam_model=sam_model)
     timings["segment"] = time.perf_counter() - start
 
-    method = method or DEFAULT_METHOD
-    completer = get_completer(method, **options)
+    if isinstance(method, str) or method is None:
+        method = method or DEFAULT_METHOD
+        completer = get_completer(method, **options)
+    else:
+        completer, method = method, method.name
     frame = Frame.around(seg.mask, completer.resolution, context=context)
     h, w = seg.mask.shape
     canvas = CanvasInput(
         image=frame.to_canvas(image, fill=1.0),
         modal=frame.to_canvas(seg.mask, fill=0, nearest=True),
         valid=frame.to_canvas(np.ones((h, w), bool), fill=0, nearest=True),
+        occluder=None if occluder_mask is None else frame.to_canvas(np.asarray(occluder_mask, bool), fill=0,
+                                                                     nearest=True),
     )
     start = time.perf_counter()
     wholes = completer.complete(canvas, samples=samples, seed=seed)
@@ -102,4 +112,4 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | None = None, sampl
     amodal, prob = vote(masks)
     timings["postprocess"] = time.perf_counter() - start
     return CompletionResult(out_samples, masks, amodal, prob, seg.mask, method, seed, prompt, frame, seg.method,
-                            used, timings)
+                            used, timings, [whole.info for whole in wholes])

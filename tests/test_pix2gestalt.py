@@ -1,0 +1,178 @@
+"""pix2gestalt on a randomly initialised model of its architecture (tiny channel counts), saved and loaded back."""
+
+import numpy as np
+import pytest
+import torch
+
+from amodal3d.cli import entrypoint
+from amodal3d.completion import complete
+from amodal3d.completion.base import get_completer
+from amodal3d.completion.pix2gestalt import Pix2GestaltPipeline
+from amodal3d.errors import UserError
+from amodal3d.prompts import Prompt
+from tests.tiny_diffusion import tiny_pix2gestalt
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return tiny_pix2gestalt(tmp_path_factory.mktemp("p2g") / "tiny-pix2gestalt")
+
+
+@pytest.fixture(scope="module")
+def pipe(weights):
+    return Pix2GestaltPipeline.from_pretrained(str(weights))
+
+
+@pytest.fixture(scope="module")
+def scene():
+    """A 120x90 photo-like image with a visible object part (not square: the canvas pads it)."""
+    rng = np.random.default_rng(0)
+    image = (0.3 + 0.4 * rng.random((90, 120, 3))).astype(np.float32)
+    visible = np.zeros((90, 120), bool)
+    visible[30:60, 40:70] = True
+    image[visible] = (0.9, 0.2, 0.1)
+    return image, visible
+
+
+def _canvas(seed=0):
+    rng = np.random.default_rng(seed)
+    image = rng.random((64, 64, 3)).astype(np.float32)
+    mask = np.zeros((64, 64), bool)
+    mask[16:40, 20:44] = True
+    return image, mask
+
+
+def test_complete_returns_k_rgba_samples_of_input_size_and_their_masks(weights, scene):
+    image, visible = scene
+    result = complete(image, Prompt(mask=visible), method="pix2gestalt", samples=3, seed=0, weights=str(weights),
+                      steps=3)
+    assert result.method == "pix2gestalt" and len(result.samples) == 3 and len(result.masks) == 3
+    for sample, mask in zip(result.samples, result.masks):
+        assert sample.shape == (90, 120, 4) and sample.dtype == np.float32 and mask.shape == (90, 120)
+        assert (mask >= visible).all()  # the visible part belongs to the whole
+    assert result.amodal_mask.shape == (90, 120) and (result.amodal_mask >= visible).all()
+
+
+def test_same_seed_same_samples_other_seed_other_samples(pipe):
+    image, mask = _canvas()
+    run = [pipe(image, mask, num_samples=2, num_inference_steps=3, generator=torch.Generator().manual_seed(s)).images
+           for s in (7, 7, 8)]
+    assert np.array_equal(run[0], run[1])
+    assert not np.allclose(run[0], run[2])
+    assert run[0].shape == (2, 64, 64, 3) and run[0].min() >= 0.0 and run[0].max() <= 1.0
+
+
+def test_guidance_one_is_the_conditional_branch_alone_and_guidance_mixes_both(pipe):
+    image, mask = _canvas()
+    with torch.no_grad():
+        context, concat = pipe.encode_conditions(image, mask)
+        latents = torch.randn(3, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+        t = torch.tensor(501)
+        pipe.scheduler.set_timesteps(10)
+        conditional = pipe.unet(torch.cat([latents, concat.expand(3, -1, -1, -1)], 1), t,
+                                encoder_hidden_states=context.expand(3, -1, -1)).sample
+        unconditional = pipe.unet(torch.cat([latents, torch.zeros(3, 8, 8, 8)], 1), t,
+                                  encoder_hidden_states=torch.zeros(3, 1, context.shape[-1])).sample
+        assert torch.equal(pipe.predict_noise(latents, t, context, concat, 1.0), conditional)
+        guided = pipe.predict_noise(latents, t, context, concat, 2.0)
+    assert torch.allclose(guided, unconditional + 2.0 * (conditional - unconditional), atol=1e-5)
+    assert not torch.allclose(guided, conditional, atol=1e-3)
+
+
+def test_batched_sampler_equals_the_per_sample_loop(pipe):
+    image, mask = _canvas()
+    args = dict(num_samples=3, num_inference_steps=3, guidance_scale=2.0)
+    batched = pipe(image, mask, generator=torch.Generator().manual_seed(3), **args).images
+    looped = pipe(image, mask, generator=torch.Generator().manual_seed(3), batch_samples=False, **args).images
+    assert np.abs(batched - looped).max() < 1e-4
+
+
+def test_conditions_are_the_papers(pipe):
+    """Concat = VAE posterior modes (unscaled) of the image and of the mask as a 3-channel image in [-1, 1];
+    context = cc_projection(CLIP image embedding)."""
+    image, mask = _canvas()
+    context, concat = pipe.encode_conditions(image, mask)
+    pixels = torch.from_numpy(image).permute(2, 0, 1)[None] * 2 - 1
+    mask3 = torch.from_numpy(mask.astype(np.float32))[None, None].repeat(1, 3, 1, 1) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(concat[:, :4], pipe.vae.encode(pixels).latent_dist.mode(), atol=1e-6)
+        assert torch.allclose(concat[:, 4:], pipe.vae.encode(mask3).latent_dist.mode(), atol=1e-6)
+    assert concat.shape == (1, 8, 8, 8) and context.shape == (1, 1, 32)
+    assert pipe.unet.config.in_channels == 12
+
+
+def test_faster_schedulers_are_swappable(weights):
+    pipe = Pix2GestaltPipeline.from_pretrained(str(weights))
+    image, mask = _canvas()
+    for name in ("dpm++", "euler_a", "unipc"):
+        pipe.use_scheduler(name)
+        out = pipe(image, mask, num_samples=2, num_inference_steps=4, generator=torch.Generator().manual_seed(0))
+        assert np.isfinite(out.images).all()
+    with pytest.raises(UserError, match="unknown scheduler"):
+        pipe.use_scheduler("warp-drive")
+
+
+def test_bfloat16_runs_on_the_cpu_and_float16_is_refused_there(weights, scene):
+    image, visible = scene
+    result = complete(image, Prompt(mask=visible), method="pix2gestalt", samples=2, weights=str(weights), steps=2,
+                      dtype="bfloat16", device="cpu")
+    assert len(result.samples) == 2
+    with pytest.raises(UserError, match="float16 needs a GPU"):
+        complete(image, Prompt(mask=visible), method="pix2gestalt", samples=1, weights=str(weights), steps=2,
+                 dtype="float16", device="cpu")
+
+
+def test_missing_weights_are_one_clear_error(tmp_path, scene, capsys):
+    with pytest.raises(UserError, match="--weights"):
+        get_completer("pix2gestalt")
+    with pytest.raises(UserError, match="not a pix2gestalt diffusers folder"):
+        Pix2GestaltPipeline.from_pretrained(str(tmp_path))
+    image_path = tmp_path / "in.png"
+    from amodal3d.io import write_png
+
+    write_png(image_path, scene[0])
+    code = entrypoint(["complete", "--image", str(image_path), "--point", "55", "45", "--out", str(tmp_path / "o"),
+                       "--method", "pix2gestalt"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "needs weights" in err[0] and not (tmp_path / "o").exists()
+    code = entrypoint(["complete", "--image", str(image_path), "--point", "55", "45", "--out", str(tmp_path / "o"),
+                       "--weights", str(tmp_path / "no-such-folder")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "no such folder" in err[0]
+
+
+def test_cli_complete_with_weights_and_options(tmp_path, weights, scene, capsys):
+    from amodal3d.io import write_png
+
+    write_png(tmp_path / "in.png", scene[0])
+    code = entrypoint(["complete", "--image", str(tmp_path / "in.png"), "--point", "55", "45", "--samples", "2",
+                       "--out", str(tmp_path / "out"), "--weights", str(weights), "--opt", "steps=2",
+                       "scheduler=dpm++"])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").glob("sample_*.png")) == ["sample_000.png", "sample_001.png"]
+    code = entrypoint(["complete", "--image", str(tmp_path / "in.png"), "--point", "55", "45", "--out",
+                       str(tmp_path / "out2"), "--weights", str(weights), "--opt", "stepz=2"])
+    assert code == 2 and "takes no option stepz" in capsys.readouterr().err
+
+
+def test_run_and_bench_take_the_weights_and_options(tmp_path, weights, scene, capsys):
+    import json
+
+    from amodal3d.io import write_png
+    from tests.synthetic import make_scene_set
+
+    write_png(tmp_path / "in.png", scene[0])
+    code = entrypoint(["run", str(tmp_path / "in.png"), "--point", "55", "45", "--samples", "2", "--out",
+                       str(tmp_path / "run"), "--weights", str(weights), "--opt", "steps=2"])
+    assert code == 0, capsys.readouterr().err
+    meta = json.loads((tmp_path / "run" / "completion" / "completion.json").read_text())
+    assert meta["method"] == "pix2gestalt" and meta["samples"] == 2 and (tmp_path / "run" / "mesh.glb").is_file()
+
+    scenes = make_scene_set(tmp_path / "scenes", count=2)[0].parent
+    code = entrypoint(["bench", "--scenes", str(scenes), "--out", str(tmp_path / "bench"), "--workers", "1",
+                       "--completions", "pix2gestalt", "--samples", "2", "--configs", "mask/pix2gestalt/modal_gt",
+                       "--opt", f"pix2gestalt.weights={weights}", "pix2gestalt.steps=2", "classical.unused=1"])
+    assert code == 0, capsys.readouterr().err
+    rows = [json.loads(line) for line in (tmp_path / "bench" / "results.jsonl").read_text().splitlines()]
+    assert [r["config"] for r in rows] == ["mask/pix2gestalt/modal_gt"] * 2
+    assert all(0.0 <= r["mask_iou"] <= 1.0 for r in rows)
