@@ -80,14 +80,18 @@ def test_inpaint_returns_k_rgba_samples_with_masks_holding_the_visible_part(weig
         assert (a.rgb[a.alpha == 0] == 1.0).all()  # the object on white
 
 
-def test_inpaint_through_the_front_end_at_input_size(weights):
+@pytest.mark.parametrize("method, options", [("inpaint", {}), ("progressive", {"composite_step": 1, "clusters": 2})])
+def test_through_the_front_end_at_input_size(weights, method, options):
     image = np.full((50, 70, 3), 0.4, np.float32)
     visible = np.zeros((50, 70), bool)
     visible[10:30, 20:40] = True
-    result = complete(image, Prompt(mask=visible), method="inpaint", samples=2, weights=weights, steps=2,
-                      resolution=SIZE)
+    occluder = np.zeros((50, 70), bool)
+    occluder[5:35, 40:55] = True
+    result = complete(image, Prompt(mask=visible), method=method, samples=2, weights=weights, steps=2,
+                      resolution=SIZE, occluder_mask=occluder, **options)
     assert [s.shape for s in result.samples] == [(50, 70, 4)] * 2 and result.mask_source == "alpha"
-    assert (result.amodal_mask >= visible).all()
+    assert all(m.shape == (50, 70) for m in result.masks) and (result.amodal_mask >= visible).all()
+    assert len(result.sample_info) == 2
 
 
 def test_progressive_occluders_are_dilated_and_include_the_image_border(canvas):
