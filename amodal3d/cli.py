@@ -507,6 +507,72 @@ class Recognize:
 
 
 @dataclass
+class MakePairs:
+    """Whole-part training pairs in pix2gestalt's folder layout (occlusion/, whole/, whole_mask/,
+    visible_object_mask/, pairs.jsonl), from rendered scenes and/or images with instance masks and depth."""
+
+    out: Path
+    """Output folder (replaced whole, atomically)."""
+    scenes: Path | None = None
+    """Rendered scene folders (amodal3d render-scenes; --no-ring-views is enough): exact pairs."""
+    coco: Path | None = None
+    """COCO-style instance annotations (polygons or plain RLE) of the images in --images."""
+    images: Path | None = None
+    """Folder of the annotated images."""
+    depth: Path | None = None
+    """Folder of depth maps, <image stem>.npy or 16-bit .png, same size as the images."""
+    depth_kind: Literal["depth", "disparity"] = "depth"
+    """'disparity' for inverse depth (MiDaS), else larger = farther."""
+    occlusion: tuple[float, float] = (0.2, 0.8)
+    """Range of the fraction of a whole object the pasted occluder hides."""
+    seed: int = 0
+
+    def main(self) -> int:
+        from amodal3d.data.pairs import make_pairs
+
+        count = make_pairs(self.out, self.scenes, self.coco, self.images, self.depth, self.depth_kind, self.seed,
+                           self.occlusion)
+        print(f"{self.out}: {count} pairs")
+        return 0
+
+
+@dataclass
+class Train:
+    """Train the conditional diffusion completion model on whole-part pairs (pix2gestalt section 3.2): a small
+    pixel-space model on the CPU (--model tiny) or the full model from a converted pix2gestalt folder on a GPU.
+    Resumes from OUT/checkpoint; the trained model lands in OUT/model (use it with --weights OUT/model)."""
+
+    pairs: Path
+    """A pairs folder (amodal3d make-pairs)."""
+    out: Path
+    """Training folder: checkpoint/, model/, loss.jsonl, train.json."""
+    model: str = "tiny"
+    """'tiny' or a pix2gestalt diffusers folder / hub id to fine-tune."""
+    resolution: int | None = None
+    """Canvas size (default 64 for tiny, 256 for pix2gestalt)."""
+    steps: int = 1000
+    batch_size: int = 16
+    learning_rate: float = 2e-4
+    seed: int = 0
+    width: int = 32
+    """Tiny model: channels of the first UNet level."""
+    checkpoint_every: int = 250
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    gradient_checkpointing: bool = False
+
+    def main(self) -> int:
+        from amodal3d.train import TrainConfig, train
+
+        config = TrainConfig(self.pairs, self.out, self.model, self.resolution, self.steps, self.batch_size,
+                             self.learning_rate, self.seed, checkpoint_every=self.checkpoint_every,
+                             mixed_precision=self.mixed_precision, gradient_checkpointing=self.gradient_checkpointing,
+                             width=self.width)
+        trainer = train(config)
+        print(f"{self.out / 'model'}: step {trainer.step}; loss curve {self.out / 'loss.jsonl'}")
+        return 0
+
+
+@dataclass
 class ConvertPix2Gestalt:
     """Convert the released pix2gestalt checkpoint (PyTorch Lightning .ckpt, read without unpickling code) into a
     diffusers folder (safetensors) for `--method pix2gestalt --weights OUT`."""
@@ -541,6 +607,8 @@ Commands = Union[
     Annotated[Complete, tyro.conf.subcommand("complete")],
     Annotated[ConvertPix2Gestalt, tyro.conf.subcommand("convert-pix2gestalt")],
     Annotated[Recognize, tyro.conf.subcommand("recognize")],
+    Annotated[MakePairs, tyro.conf.subcommand("make-pairs")],
+    Annotated[Train, tyro.conf.subcommand("train")],
     Annotated[Reconstruct, tyro.conf.subcommand("reconstruct")],
     Annotated[Run, tyro.conf.subcommand("run")],
     Annotated[Bench, tyro.conf.subcommand("bench")],

@@ -87,6 +87,13 @@ def composite_on_white(rgba: np.ndarray) -> np.ndarray:
     return rgba[..., :3] * rgba[..., 3:] + (1.0 - rgba[..., 3:])
 
 
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3): a grey image repeated, RGBA composited on white, RGB as is."""
+    if image.ndim == 2:
+        return np.repeat(image[..., None], 3, axis=2)
+    return composite_on_white(image) if image.shape[2] == 4 else image
+
+
 def _load_user_image(path: Path, what: str, convert):
     """Open a user-supplied image file and apply ``convert`` to the PIL image; UserError when missing or unreadable."""
     from PIL import Image, UnidentifiedImageError

@@ -13,6 +13,7 @@ import numpy as np
 
 from amodal3d.completion.diffusion import load_component, pick_device, require
 from amodal3d.errors import UserError
+from amodal3d.io import as_rgb
 
 TEMPLATE = "a photo of a {}."
 
@@ -86,17 +87,11 @@ def recognition_accuracy(classifier, cases: list[dict]) -> dict:
     if not cases:
         raise UserError("no cases to classify")
     raw = classifier([crop_to_mask(c["image"], c["modal"]) for c in cases])
-    whole = classifier([crop_to_mask(_on_white(c["completed"]), c["amodal"]) for c in cases])
+    whole = classifier([crop_to_mask(as_rgb(c["completed"]), c["amodal"]) for c in cases])
     return {"cases": len(cases),
             "raw_top1": float(np.mean([p.label == c["label"] for p, c in zip(raw, cases)])),
             "completed_top1": float(np.mean([p.label == c["label"] for p, c in zip(whole, cases)])),
             "raw": [p.label for p in raw], "completed": [p.label for p in whole]}
-
-
-def _on_white(image: np.ndarray) -> np.ndarray:
-    from amodal3d.io import composite_on_white
-
-    return composite_on_white(image) if image.shape[2] == 4 else image
 
 
 def scene_cases(folder, method: str | None = None, samples: int = 1, seed: int = 0, **options) -> list[dict]:

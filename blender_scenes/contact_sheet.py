@@ -7,18 +7,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from amodal3d.io import composite_on_white, write_png_atomic
+from amodal3d.io import as_rgb, write_png_atomic
 from blender_scenes import scene_format as fmt
 
 COLUMNS = ("input", "modal", "amodal", "whole", "view 0", "view 4", "view 8", "view 12")
-
-
-def _on_white(img: np.ndarray) -> np.ndarray:
-    if img.ndim == 2:
-        return np.repeat(img[..., None], 3, axis=2)
-    if img.shape[2] == 4:
-        return composite_on_white(img)
-    return img
 
 
 def scene_row(folder: Path, tile: int) -> np.ndarray:
@@ -28,9 +20,9 @@ def scene_row(folder: Path, tile: int) -> np.ndarray:
         scene.mask(fmt.MODAL_MASK).astype(np.float32),
         scene.mask(fmt.AMODAL_MASK).astype(np.float32),
         scene.image(fmt.WHOLE),
-        *(scene.ring_view(i) for i in (0, 4, 8, 12)),
+        *(scene.ring_view(i) for i in (0, 4, 8, 12) if (folder / fmt.view_name(i)).is_file()),
     ]
-    tiles = [cv2.resize(_on_white(im), (tile, tile), interpolation=cv2.INTER_AREA) for im in images]
+    tiles = [cv2.resize(as_rgb(im), (tile, tile), interpolation=cv2.INTER_AREA) for im in images]
     row = np.concatenate(tiles, axis=1)
     caption = f"{folder.name}: {scene.meta['target']['category']}  occlusion {scene.meta['occlusion_ratio']:.2f}"
     cv2.putText(row, caption, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0.8, 0.1, 0.1), 1, cv2.LINE_AA)
@@ -55,7 +47,7 @@ def completion_row(scene_folder: Path, completion_folder: Path, tile: int) -> np
     gt = scene.mask(fmt.AMODAL_MASK)
     images = [scene.image(fmt.INPUT), done["modal_mask"].astype(np.float32), done["sample_images"][0],
               done["amodal_mask"].astype(np.float32), gt.astype(np.float32), scene.image(fmt.WHOLE)]
-    row = np.concatenate([cv2.resize(_on_white(im), (tile, tile), interpolation=cv2.INTER_AREA) for im in images], 1)
+    row = np.concatenate([cv2.resize(as_rgb(im), (tile, tile), interpolation=cv2.INTER_AREA) for im in images], 1)
     caption = (f"{scene_folder.name} {done['method']}: IoU {mask_iou(done['amodal_mask'], gt):.2f} "
                f"(modal {mask_iou(done['modal_mask'], gt):.2f})")
     cv2.putText(row, caption, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0.8, 0.1, 0.1), 1, cv2.LINE_AA)

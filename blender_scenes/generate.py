@@ -156,7 +156,8 @@ def generate_scene(folder: Path, index: int, target: LoadedObject, pool: list[Lo
         if not lo <= rendered.occlusion <= hi:
             last = f"rendered occlusion {rendered.occlusion:.3f} outside [{lo}, {hi}]"
             continue
-        render_ring(sample, renderer, rendered)
+        if config.ring_views:
+            render_ring(sample, renderer, rendered)
         seconds = time.perf_counter() - start
         write_scene(folder, sample, rendered, scene_metadata(sample, rendered, config, render, attempt + 1, seconds))
         return SceneReport(folder.name, True, seconds, rendered.occlusion, attempt + 1)

@@ -47,6 +47,8 @@ class SceneConfig:
     """Blender's bundled world HDRIs to light with."""
     max_attempts: int = 6
     """Re-samplings per scene before the scene is reported as failed."""
+    ring_views: bool = True
+    """Render the 16 ground-truth ring views (the benchmark needs them; training pairs need only the input view)."""
 
     def check(self) -> None:
         from amodal3d.errors import UserError

@@ -7,7 +7,9 @@ through a 768x768 projection. Unconditional = zeros for both conditions; guidanc
 The output is the whole object on white.
 
 Weights: a diffusers-format folder (``unet/``, ``vae/``, ``image_encoder/``, ``cc_projection/``, ``scheduler/``) or
-a hub id holding one; make it from the released Lightning checkpoint with ``amodal3d convert-pix2gestalt``.
+a hub id holding one; make it from the released Lightning checkpoint with ``amodal3d convert-pix2gestalt``. A folder
+without ``vae/`` is a pixel-space model (small models trained by ``amodal3d train``): the "latents" are the pixels in
+[-1, 1] and the condition is the image and the mask themselves (UNet in_channels 9).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class Pix2GestaltPipeline:
     ``save_pretrained`` use one subfolder per component."""
 
     def __init__(self, unet, vae, image_encoder, cc_projection, scheduler):
+        """``vae=None``: a pixel-space model."""
         self.unet, self.vae, self.image_encoder = unet, vae, image_encoder
         self.cc_projection, self.scheduler = cc_projection, scheduler
 
@@ -78,7 +81,9 @@ class Pix2GestaltPipeline:
         loaders = {"unet": diffusers.UNet2DConditionModel, "vae": diffusers.AutoencoderKL,
                    "image_encoder": transformers.CLIPVisionModelWithProjection,
                    "cc_projection": CCProjection, "scheduler": diffusers.DDIMScheduler}
-        parts = {}
+        if folder.exists() and not (folder / "vae").is_dir():
+            del loaders["vae"]
+        parts = {"vae": None}
         for name, loader in loaders.items():
             extra = {} if name == "scheduler" else dict(kwargs, dtype=dtype) if dtype else kwargs
             parts[name] = load_component(loader.from_pretrained, source, f"pix2gestalt {name}", subfolder=name,
@@ -88,16 +93,18 @@ class Pix2GestaltPipeline:
 
     def save_pretrained(self, folder: str | Path) -> None:
         folder = Path(folder)
-        for name in COMPONENTS:
+        present = [name for name in COMPONENTS if getattr(self, name) is not None]
+        for name in present:
             getattr(self, name).save_pretrained(folder / name)
         index = {"_class_name": "Pix2GestaltPipeline", "_module": __name__,
-                 **{name: type(getattr(self, name)).__name__ for name in COMPONENTS}}
+                 **{name: type(getattr(self, name)).__name__ for name in present}}
         (folder / "model_index.json").write_text(json.dumps(index, indent=1) + "\n")
 
     def to(self, device=None, dtype=None) -> Pix2GestaltPipeline:
         moves = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
         for name in COMPONENTS[:4]:
-            getattr(self, name).to(**moves)
+            if getattr(self, name) is not None:
+                getattr(self, name).to(**moves)
         return self
 
     @property
@@ -152,27 +159,39 @@ class Pix2GestaltPipeline:
                 noise = self.predict_noise(latents, t, context, concat, guidance_scale, batch_samples)
                 latents = self.scheduler.step(noise, t, latents, **step_options).prev_sample
             clock.append(time.perf_counter())
-            decoded = self.vae.decode(latents / self.vae.config.scaling_factor).sample
+            decoded = latents if self.vae is None else self.vae.decode(latents / self.vae.config.scaling_factor).sample
         images = ((decoded.float() + 1.0) / 2.0).clamp(0.0, 1.0).permute(0, 2, 3, 1).cpu().numpy()
         clock.append(time.perf_counter())
         return Pix2GestaltOutput(images, dict(zip(("encode", "denoise", "decode"), np.diff(clock).tolist())))
 
     def encode_conditions(self, image: np.ndarray, visible_mask: np.ndarray):
-        """(CLIP context (1, 1, D) after the projection, concat latents (1, 8, h, w))."""
+        """(CLIP context (1, 1, D) after the projection, concat latents (1, 8, h, w)) of one image and mask."""
         torch = require("torch")
-        F = torch.nn.functional
         pixels = torch.from_numpy(image).permute(2, 0, 1)[None].to(self.device, self.dtype) * 2.0 - 1.0
         mask = torch.from_numpy(np.repeat(visible_mask[None, None].astype(np.float32), 3, axis=1))
-        mask = mask.to(self.device, self.dtype) * 2.0 - 1.0
+        return self.conditions(pixels, mask.to(self.device, self.dtype) * 2.0 - 1.0)
+
+    def conditions(self, pixels, mask):
+        """Batched: ``pixels`` and ``mask`` (B, 3, H, W) in [-1, 1] -> (context (B, 1, D), concat (B, C, h, w))."""
+        torch = require("torch")
         size = self.image_encoder.config.image_size
-        clip_in = F.interpolate(pixels.float(), size=(size, size), mode="bicubic", align_corners=False, antialias=True)
-        mean = torch.tensor(CLIP_MEAN, device=self.device).view(1, 3, 1, 1)
-        std = torch.tensor(CLIP_STD, device=self.device).view(1, 3, 1, 1)
+        clip_in = torch.nn.functional.interpolate(pixels.float(), size=(size, size), mode="bicubic",
+                                                  align_corners=False, antialias=True)
+        mean = torch.tensor(CLIP_MEAN, device=pixels.device).view(1, 3, 1, 1)
+        std = torch.tensor(CLIP_STD, device=pixels.device).view(1, 3, 1, 1)
         clip_in = ((clip_in + 1.0) / 2.0 - mean) / std
-        embedding = self.image_encoder(clip_in.to(self.dtype)).image_embeds[:, None]
-        context = self.cc_projection(embedding)
-        concat = torch.cat([self.vae.encode(pixels).latent_dist.mode(), self.vae.encode(mask).latent_dist.mode()], 1)
-        return context, concat
+        context = self.cc_projection(self.image_encoder(clip_in.to(self.dtype)).image_embeds[:, None])
+        if self.vae is None:
+            return context, torch.cat([pixels, mask], 1)
+        latents = [self.vae.encode(x).latent_dist.mode() for x in (pixels, mask)]
+        return context, torch.cat(latents, 1)
+
+    def target_latents(self, pixels):
+        """What the UNet denoises, for training: the scaled VAE latent of (B, 3, H, W) pixels in [-1, 1], or the
+        pixels themselves in pixel space."""
+        if self.vae is None:
+            return pixels
+        return self.vae.encode(pixels).latent_dist.mode() * self.vae.config.scaling_factor
 
     def predict_noise(self, latents, t, context, concat, guidance_scale: float, batch_samples: bool = True):
         """Guided noise prediction for the K latents at step t; guidance 1.0 is the conditional branch alone."""

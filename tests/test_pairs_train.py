@@ -1,0 +1,138 @@
+"""Whole-part pairs (pix2gestalt section 3.1) and the conditional diffusion trainer (section 3.2)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from amodal3d.cli import entrypoint
+from amodal3d.data.pairs import LAYOUT, _decode_segmentation, is_whole, load_pair, make_pairs, read_pairs
+from amodal3d.errors import UserError
+from amodal3d.io import write_png
+from amodal3d.train import TrainConfig, Trainer
+from tests.synthetic import make_scene_set
+
+
+@pytest.fixture(scope="module")
+def scene_pairs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pairs")
+    scenes = make_scene_set(root / "scenes", count=5, res=64)[0].parent
+    make_pairs(root / "pairs", scenes=scenes)
+    return root / "pairs"
+
+
+def test_scene_pairs_follow_the_layout_and_hold_the_visible_part_inside_the_whole(scene_pairs):
+    rows = read_pairs(scene_pairs)
+    assert 3 <= len(rows) <= 5 and all((scene_pairs / name).is_dir() for name in LAYOUT)
+    for row in rows:
+        pair = load_pair(row)
+        assert (pair.visible_mask <= pair.whole_mask).all() and pair.visible_mask.sum() < pair.whole_mask.sum()
+        assert (pair.whole[~pair.whole_mask] > 0.99).all()  # the whole object on white
+        assert 0.0 < row["occlusion_ratio"] < 1.0
+
+
+def _annotated_image(tmp_path):
+    """Three objects: a disc in front of everything (whole), a box behind it (not whole), a box on the border."""
+    h, w = 96, 128
+    yy, xx = np.mgrid[:h, :w]
+    disc = (yy - 48) ** 2 + (xx - 40) ** 2 < 18 ** 2
+    box = (yy >= 30) & (yy < 70) & (xx >= 50) & (xx < 90) & ~disc
+    edge = (yy >= 10) & (yy < 40) & (xx >= 110)
+    depth = np.full((h, w), 10.0, np.float32)
+    depth[box], depth[disc], depth[edge] = 5.0, 2.0, 3.0
+    image = np.full((h, w, 3), 0.8, np.float32)
+    image[disc], image[box], image[edge] = (0.9, 0.1, 0.1), (0.1, 0.8, 0.2), (0.2, 0.2, 0.9)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "depth").mkdir()
+    write_png(tmp_path / "images" / "a.png", image)
+    np.save(tmp_path / "depth" / "a.npy", depth)
+
+    def polygon(mask):
+        import cv2
+
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        return [c.reshape(-1).astype(float).tolist() for c in contours]
+
+    annotations = {"images": [{"id": 1, "file_name": "a.png", "height": h, "width": w}],
+                   "annotations": [{"id": i, "image_id": 1, "segmentation": polygon(m), "iscrowd": 0}
+                                   for i, m in enumerate((disc, box, edge))]}
+    (tmp_path / "coco.json").write_text(json.dumps(annotations))
+    return disc, box, edge, depth
+
+
+def test_whole_objects_are_the_ones_nearer_than_their_surroundings(tmp_path):
+    disc, box, edge, depth = _annotated_image(tmp_path)
+    assert is_whole(disc, depth)
+    assert not is_whole(box, depth)  # the disc in front of it along part of its boundary
+    assert not is_whole(edge, depth)  # cut by the image border
+
+
+def test_instance_pairs_paste_an_occluder_over_whole_objects_deterministically(tmp_path):
+    disc, *_ = _annotated_image(tmp_path)
+    args = dict(coco=tmp_path / "coco.json", images=tmp_path / "images", depth=tmp_path / "depth", seed=1)
+    assert make_pairs(tmp_path / "p1", **args) == 1  # only the disc is whole
+    assert make_pairs(tmp_path / "p2", **args) == 1
+    pair = load_pair(read_pairs(tmp_path / "p1")[0])
+    assert np.array_equal(pair.whole_mask, disc) and (pair.visible_mask <= pair.whole_mask).all()
+    hidden = 1 - pair.visible_mask.sum() / disc.sum()
+    assert 0.2 <= hidden <= 0.8  # the occluder really overlaps
+    assert not np.allclose(pair.occlusion[disc & ~pair.visible_mask], (0.9, 0.1, 0.1))
+    for name in LAYOUT:
+        assert (tmp_path / "p1" / name / "000000.png").read_bytes() == (tmp_path / "p2" / name / "000000.png"
+                                                                         ).read_bytes()
+
+
+def test_plain_rle_is_decoded_column_major():
+    mask = np.zeros((4, 5), bool)
+    mask[1:3, 2:4] = True
+    flat = mask.T.reshape(-1)
+    counts, value, run = [], False, 0
+    for v in flat:
+        if v == value:
+            run += 1
+        else:
+            counts.append(run)
+            value, run = v, 1
+    counts.append(run)
+    assert np.array_equal(_decode_segmentation({"counts": counts, "size": [4, 5]}, 4, 5), mask)
+    with pytest.raises(UserError, match="pycocotools"):
+        _decode_segmentation({"counts": "abc", "size": [4, 5]}, 4, 5)
+
+
+def test_make_pairs_errors_are_one_line(tmp_path, capsys):
+    assert entrypoint(["make-pairs", "--out", str(tmp_path / "o")]) == 2
+    assert entrypoint(["make-pairs", "--out", str(tmp_path / "o"), "--scenes", str(tmp_path)]) == 2
+    assert "no rendered scenes" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def _config(pairs, out, **changes):
+    return TrainConfig(pairs=pairs, out=out, resolution=32, batch_size=4, width=16, learning_rate=1e-3,
+                       checkpoint_every=100, **changes)
+
+
+def test_trainer_loss_decreases_over_a_few_steps(scene_pairs, tmp_path):
+    trainer = Trainer(_config(scene_pairs, tmp_path / "run", steps=8))
+    losses = trainer.train(log=lambda _: None)
+    assert len(losses) == 8 and np.mean(losses[-3:]) < np.mean(losses[:3])
+    assert (tmp_path / "run" / "model" / "unet").is_dir() and not (tmp_path / "run" / "model" / "vae").exists()
+    logged = [json.loads(line) for line in (tmp_path / "run" / "loss.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logged] == list(range(1, 9))
+
+
+def test_resume_gives_the_identical_next_step_loss(scene_pairs, tmp_path):
+    straight = Trainer(_config(scene_pairs, tmp_path / "straight", steps=4)).train(log=lambda _: None)
+    Trainer(_config(scene_pairs, tmp_path / "stopped", steps=3)).train(log=lambda _: None)
+    resumed = Trainer(_config(scene_pairs, tmp_path / "stopped", steps=4))
+    assert resumed.step == 3
+    assert resumed.train(log=lambda _: None) == [straight[3]]
+
+
+def test_trained_model_completes_through_the_front_end(scene_pairs, tmp_path):
+    from amodal3d.completion import complete
+    from amodal3d.prompts import Prompt
+
+    Trainer(_config(scene_pairs, tmp_path / "run", steps=2)).train(log=lambda _: None)
+    pair = load_pair(read_pairs(scene_pairs)[0])
+    result = complete(pair.occlusion, Prompt(mask=pair.visible_mask), method="pix2gestalt", samples=2,
+                      weights=str(tmp_path / "run" / "model"), steps=3)
+    assert len(result.samples) == 2 and result.samples[0].shape == (*pair.visible_mask.shape, 4)
