@@ -175,8 +175,10 @@ class Pix2GestaltPipeline:
         """Batched: ``pixels`` and ``mask`` (B, 3, H, W) in [-1, 1] -> (context (B, 1, D), concat (B, C, h, w))."""
         torch = require("torch")
         size = self.image_encoder.config.image_size
+        # the original resizes with kornia (bicubic, align_corners=True, Gaussian antialias); torch's antialias
+        # filter differs slightly, the sampling grid is the same
         clip_in = torch.nn.functional.interpolate(pixels.float(), size=(size, size), mode="bicubic",
-                                                  align_corners=False, antialias=True)
+                                                  align_corners=True, antialias=True)
         mean = torch.tensor(CLIP_MEAN, device=pixels.device).view(1, 3, 1, 1)
         std = torch.tensor(CLIP_STD, device=pixels.device).view(1, 3, 1, 1)
         clip_in = ((clip_in + 1.0) / 2.0 - mean) / std
@@ -214,8 +216,6 @@ class Pix2GestaltPipeline:
 class Pix2GestaltCompleter:
     """The Completer over Pix2GestaltPipeline. ``weights``: a converted folder or hub id (required)."""
 
-    resolution = RESOLUTION
-
     def __init__(self, weights: str | None = None, steps: int = DEFAULT_STEPS, guidance: float = DEFAULT_GUIDANCE,
                  eta: float = DEFAULT_ETA, scheduler: str = "ddim", device: str | None = None,
                  dtype: str | None = None, attention_slicing: bool = False, batch_samples: bool = True):
@@ -238,6 +238,13 @@ class Pix2GestaltCompleter:
                 pipe.enable_attention_slicing()
             self._pipe = pipe
         return self._pipe
+
+    @property
+    def resolution(self) -> int:
+        """The canvas the model was trained at (256 for pix2gestalt; a small model's own size)."""
+        pipe = self.pipeline()
+        size = int(pipe.unet.config.sample_size)
+        return size if pipe.vae is None else size * 2 ** (len(pipe.vae.config.block_out_channels) - 1)
 
     def complete(self, inputs: CanvasInput, samples: int, seed: int) -> list[WholeSample]:
         if not inputs.modal.any():

@@ -55,6 +55,9 @@ class AMODAL3D_Settings(bpy.types.PropertyGroup):
     has_point: BoolProperty(name="Point set", default=False)
     completion: StringProperty(name="Completion", default="classical",
                                description="Completion method (classical needs no weights)")
+    weights: StringProperty(name="Weights", subtype="DIR_PATH",
+                            description="Weights folder of a learned completion method (e.g. a converted "
+                                        "pix2gestalt folder); empty for classical")
     recon: StringProperty(name="Reconstruction", default="inflate",
                           description="Reconstruction method (inflate needs no weights)")
     samples: IntProperty(name="Samples", default=4, min=1, max=16)
@@ -117,7 +120,8 @@ def run_command(python: str, image: str, settings, out: str) -> list:
     x, y = settings.point
     return [python, "-m", "amodal3d", "run", "--image", image, "--point", f"{x:.2f}", f"{y:.2f}", "--out", out,
             "--completion", settings.completion, "--recon", settings.recon, "--samples", str(settings.samples),
-            "--seed", str(settings.seed)]
+            "--seed", str(settings.seed)] + (["--weights", bpy.path.abspath(settings.weights)] if settings.weights
+                                             else [])
 
 
 class Job:
@@ -351,6 +355,7 @@ def draw_panel(layout, context):
     row.operator(AMODAL3D_OT_pick_point.bl_idname, text="", icon="EYEDROPPER")
     col.prop(settings, "has_point", text="Use this point")
     col.prop(settings, "completion")
+    col.prop(settings, "weights")
     col.prop(settings, "recon")
     row = col.row(align=True)
     row.prop(settings, "samples")
