@@ -171,13 +171,22 @@ def _option_value(text: str):
     return text
 
 
-def completion_options(method: str | None, weights: str | None, opt: list[str]) -> tuple[str | None, dict]:
-    """(method, options) for complete/run: --weights implies pix2gestalt when no method is named."""
-    options = parse_options(opt, method)
-    if weights:
-        options["weights"] = weights
-        method = method or "pix2gestalt"
-    return method, options
+@dataclass(kw_only=True)
+class BackendWeights:
+    """The learned completion backend's weights and options, shared by complete, run and recognize."""
+
+    weights: str | None = None
+    """Weights of a learned completion backend: a folder or hub id (implies pix2gestalt when no method is named)."""
+    opt: list[str] = field(default_factory=list)
+    """Completion backend options KEY=VALUE, e.g. steps=50 guidance=2.0 scheduler=dpm++ device=cuda dtype=float16."""
+
+    def backend(self, method: str | None) -> tuple[str | None, dict]:
+        """(method, options): --weights implies pix2gestalt when no method is named."""
+        options = parse_options(self.opt, method)
+        if self.weights:
+            options["weights"] = self.weights
+            method = method or "pix2gestalt"
+        return method, options
 
 
 @dataclass
@@ -203,7 +212,7 @@ class PromptedImage:
 
 
 @dataclass
-class Complete(PromptedImage):
+class Complete(PromptedImage, BackendWeights):
     """Complete a partly hidden object: K whole-object samples, their majority-vote amodal mask and vote fraction.
     Writes the completion folder of DESIGN.md."""
 
@@ -221,10 +230,6 @@ class Complete(PromptedImage):
     """segment-anything checkpoint for point/box prompts (default: the GrabCut CPU fallback)."""
     sam_model: str = "vit_b"
     """SAM model type of the checkpoint: vit_b, vit_l or vit_h."""
-    weights: str | None = None
-    """Weights of a learned backend: a folder or hub id (implies --method pix2gestalt when no method is named)."""
-    opt: list[str] = field(default_factory=list)
-    """Backend options KEY=VALUE, e.g. steps=50 guidance=2.0 scheduler=dpm++ device=cuda dtype=float16."""
     occluder_mask: Path | None = None
     """A mask image of the objects in front (used by progressive; with --scene, the scene's own by default)."""
 
@@ -234,7 +239,7 @@ class Complete(PromptedImage):
         from blender_scenes.scene_format import OCCLUDER_MASK
 
         image, prompt, extra = self.image_and_prompt()
-        method, options = completion_options(self.method, self.weights, self.opt)
+        method, options = self.backend(self.method)
         occluder_path = self.occluder_mask
         if occluder_path is None and self.scene is not None and (self.scene / OCCLUDER_MASK).is_file():
             occluder_path = self.scene / OCCLUDER_MASK
@@ -251,7 +256,7 @@ class Complete(PromptedImage):
 
 
 @dataclass
-class Run(PromptedImage):
+class Run(PromptedImage, BackendWeights):
     """The main job: prompt -> completion -> amodal mask -> reconstruction. Writes OUT/mesh.glb, OUT/index.html
     (input, masks, samples, vote, mesh turntable), OUT/run.json, and the completion/ and reconstruction/ folders.
     `amodal3d run photo.jpg --point X Y --out DIR` also works."""
@@ -270,16 +275,12 @@ class Run(PromptedImage):
     """segment-anything checkpoint for point/box prompts (default: the GrabCut CPU fallback)."""
     sam_model: str = "vit_b"
     """SAM model type of the checkpoint."""
-    weights: str | None = None
-    """Weights of a learned completion backend: a folder or hub id (implies --completion pix2gestalt)."""
-    opt: list[str] = field(default_factory=list)
-    """Completion backend options KEY=VALUE, e.g. steps=50 scheduler=dpm++ device=cuda."""
 
     def main(self) -> int:
         from amodal3d.run import RunSettings, run
 
         image, prompt, source = self.image_and_prompt()
-        method, options = completion_options(self.completion, self.weights, self.opt)
+        method, options = self.backend(self.completion)
         settings = RunSettings(method, self.recon, self.samples, self.seed,
                                sam_checkpoint=None if self.sam_checkpoint is None else str(self.sam_checkpoint),
                                sam_model=self.sam_model, elevation_deg=self.elevation,
@@ -467,7 +468,7 @@ class Demo:
 
 
 @dataclass
-class Recognize:
+class Recognize(BackendWeights):
     """CLIP zero-shot recognition of the occluded targets of rendered scenes: the raw occluded crop against the
     completed object (pix2gestalt Table 2). Prints and writes top-1 accuracies."""
 
@@ -479,10 +480,6 @@ class Recognize:
     """Also write the result as JSON here."""
     completion: str | None = None
     """Completion backend (default: classical)."""
-    weights: str | None = None
-    """Weights of a learned completion backend (implies --completion pix2gestalt)."""
-    opt: list[str] = field(default_factory=list)
-    """Completion backend options KEY=VALUE."""
     labels: list[str] = field(default_factory=list)
     """Candidate labels (default: the categories present in the scenes)."""
     template: str = "a photo of a {}."
@@ -493,7 +490,7 @@ class Recognize:
         from amodal3d.io import write_json
         from amodal3d.recognition import ZeroShotCLIP, recognition_accuracy, scene_cases
 
-        method, options = completion_options(self.completion, self.weights, self.opt)
+        method, options = self.backend(self.completion)
         cases = scene_cases(self.scenes, method, seed=self.seed, **options)
         labels = self.labels or sorted({c["label"] for c in cases})
         result = recognition_accuracy(ZeroShotCLIP(self.clip, labels, self.template), cases)
