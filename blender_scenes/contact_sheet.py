@@ -20,7 +20,8 @@ def scene_row(folder: Path, tile: int) -> np.ndarray:
         scene.mask(fmt.MODAL_MASK).astype(np.float32),
         scene.mask(fmt.AMODAL_MASK).astype(np.float32),
         scene.image(fmt.WHOLE),
-        *(scene.ring_view(i) for i in (0, 4, 8, 12) if (folder / fmt.view_name(i)).is_file()),
+        *(scene.ring_view(i) if (folder / fmt.view_name(i)).is_file() else np.ones((tile, tile, 3), np.float32)
+          for i in (0, 4, 8, 12)),  # scenes rendered with --no-ring-views: blank tiles
     ]
     tiles = [cv2.resize(as_rgb(im), (tile, tile), interpolation=cv2.INTER_AREA) for im in images]
     row = np.concatenate(tiles, axis=1)

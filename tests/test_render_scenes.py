@@ -159,11 +159,13 @@ def test_cli_bad_mesh_path_and_unreadable_mesh_give_one_line(tmp_path):
     assert not (tmp_path / "out" / "scene_0000").exists()
 
 
-def test_cli_renders_and_writes_contact_sheet(tmp_path):
+@pytest.mark.parametrize("ring", ["--ring-views", "--no-ring-views"])
+def test_cli_renders_and_writes_contact_sheet(tmp_path, ring):
     result = _cli("render-scenes", "--objects", "lemon", "bread", "--num", "1", "--out", str(tmp_path),
-                  "--resolution", "64", "--samples", "2", "--no-denoise")
+                  "--resolution", "64", "--samples", "2", "--no-denoise", ring)
     assert result.returncode == 0, result.stderr
     assert fmt.is_complete(tmp_path / "scene_0000")
+    assert (tmp_path / "scene_0000" / fmt.view_name(0)).is_file() == (ring == "--ring-views")
     from PIL import Image
 
     with Image.open(tmp_path / "contact_sheet.png") as sheet:
