@@ -119,6 +119,15 @@ class Trainer:
         self.step = 0
         if (self.out / "checkpoint").is_dir():
             self.resume(self.out / "checkpoint")
+        self._trim_loss_log()
+
+    def _trim_loss_log(self) -> None:
+        """Drop the logged steps after the checkpoint (a run stopped between checkpoints repeats them)."""
+        log = self.out / "loss.jsonl"
+        if log.is_file():
+            kept = [line for line in log.read_text().splitlines() if line.strip() and
+                    json.loads(line)["step"] <= self.step]
+            log.write_text("".join(line + "\n" for line in kept))
 
     def batch(self, step: int):
         """The step's batch, noise, timesteps and dropout, all drawn from (seed, step)."""

@@ -122,9 +122,13 @@ def test_trainer_loss_decreases_over_a_few_steps(scene_pairs, tmp_path):
 def test_resume_gives_the_identical_next_step_loss(scene_pairs, tmp_path):
     straight = Trainer(_config(scene_pairs, tmp_path / "straight", steps=4)).train(log=lambda _: None)
     Trainer(_config(scene_pairs, tmp_path / "stopped", steps=3)).train(log=lambda _: None)
+    with open(tmp_path / "stopped" / "loss.jsonl", "a") as log:  # a step logged after the checkpoint, then killed
+        log.write(json.dumps({"step": 4, "loss": 9.9, "seconds": 1.0}) + "\n")
     resumed = Trainer(_config(scene_pairs, tmp_path / "stopped", steps=4))
     assert resumed.step == 3
     assert resumed.train(log=lambda _: None) == [straight[3]]
+    logged = [json.loads(line)["loss"] for line in (tmp_path / "stopped" / "loss.jsonl").read_text().splitlines()]
+    assert logged == straight  # the killed step's line is gone, the resumed one logged once
 
 
 def test_trained_model_completes_through_the_front_end(scene_pairs, tmp_path):
