@@ -130,3 +130,21 @@ def run_inpainting(pipe, image, mask, prompt: str, negative_prompt: str, steps: 
                 mask_image=Image.fromarray(np.rint(np.clip(mask, 0, 1) * 255).astype(np.uint8)),
                 height=size, width=size, strength=1.0, num_inference_steps=steps, guidance_scale=guidance,
                 generator=list(generators), output_type="np", **extra).images
+
+
+class NoisedToNextStep:
+    """A clean latent (1, C, h, w) noised to the step that follows ``step``, with fixed per-sample noise drawn from
+    ``generators``: what diffusers' step callbacks blend the running latents toward."""
+
+    def __init__(self, clean, generators):
+        torch = require("torch")
+        self.clean = clean
+        noise = torch.cat([torch.randn(clean.shape[1:], generator=g)[None] for g in generators])
+        self.noise = noise.to(clean.device, clean.dtype)
+
+    def __call__(self, pipe, step: int, latents):
+        target = self.clean.expand_as(latents)
+        timesteps = pipe.scheduler.timesteps
+        if step + 1 < len(timesteps):
+            target = pipe.scheduler.add_noise(target, self.noise[: len(latents)], timesteps[step + 1:step + 2])
+        return target

@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from amodal3d.completion.base import CanvasInput, WholeSample, register_completer
 from amodal3d.completion.diffusion import (
+    NoisedToNextStep,
     encode_latents,
     load_inpainting_pipeline,
     require,
@@ -68,17 +69,12 @@ class LeakageConditioning:
     condition image's latent noised to the next step."""
 
     def __init__(self, condition_latents, area, strength: float, generators):
-        torch = require("torch")
-        self.condition, self.area, self.strength = condition_latents, area, float(strength)
-        self.noise = torch.cat([torch.randn(condition_latents.shape[1:], generator=g)[None] for g in generators])
-        self.noise = self.noise.to(condition_latents.device, condition_latents.dtype)
+        self.target = NoisedToNextStep(condition_latents, generators)
+        self.area, self.strength = area, float(strength)
 
     def __call__(self, pipe, step: int, timestep, kwargs: dict) -> dict:
         latents = kwargs["latents"]
-        timesteps = pipe.scheduler.timesteps
-        target = self.condition.expand_as(latents)
-        if step + 1 < len(timesteps):
-            target = pipe.scheduler.add_noise(target, self.noise[: len(latents)], timesteps[step + 1:step + 2])
+        target = self.target(pipe, step, latents)
         return {"latents": latents + self.strength * self.area * (target - latents)}
 
 

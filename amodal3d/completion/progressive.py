@@ -25,6 +25,7 @@ from scipy.cluster.vq import kmeans2
 
 from amodal3d.completion.base import CanvasInput, WholeSample, register_completer
 from amodal3d.completion.diffusion import (
+    NoisedToNextStep,
     encode_latents,
     load_inpainting_pipeline,
     require,
@@ -76,11 +77,8 @@ class MixedContext:
 
     def __init__(self, pipe, step: int, modal, region, background_latents, context_latents, clusters, seed,
                  generators):
-        torch = require("torch")
         self.step, self.modal, self.region, self.clusters, self.seed = step, modal, region, clusters, seed
-        self.background, self.context = background_latents, context_latents
-        self.noise = torch.cat([torch.randn(background_latents.shape[1:], generator=g)[None] for g in generators])
-        self.noise = self.noise.to(background_latents.device, background_latents.dtype)
+        self.background, self.context = NoisedToNextStep(background_latents, generators), context_latents
         self.features = None
         self.object_masks: list[np.ndarray] = []
         blocks = pipe.unet.up_blocks
@@ -106,10 +104,7 @@ class MixedContext:
         object_mask = torch.from_numpy(np.stack(masks).astype(np.float32))[:, None]
         object_mask = torch.nn.functional.interpolate(object_mask, size=size, mode="area")
         object_mask = object_mask.to(latents.device, latents.dtype)
-        timesteps = pipe.scheduler.timesteps
-        background = self.background.expand_as(latents)
-        if step + 1 < len(timesteps):
-            background = pipe.scheduler.add_noise(background, self.noise[:count], timesteps[step + 1:step + 2])
+        background = self.background(pipe, step, latents)
         out = {"latents": latents * object_mask + background * (1.0 - object_mask)}
         if "masked_image_latents" in kwargs:  # 9-channel inpainting UNets see the real context from here on
             masked = kwargs["masked_image_latents"]
