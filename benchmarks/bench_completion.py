@@ -2,10 +2,12 @@
 modal mask), by occlusion bucket, on rendered scenes and on real photos with pasted occluders; seconds per object.
 
     .venv/bin/python benchmarks/bench_completion.py --scenes DIR [--samples 4] [--methods classical]
+        [--per-target 4] [--photo-seeds 0]
 
 Photo cases follow pix2gestalt's whole-part recipe on Debian's labelme-examples (apt-get install labelme-examples):
 each annotated instance that does not touch the image border is a whole object; another instance's cut-out is pasted
-over it to hide 20-50% or 50-80% of it. Without --scenes, 20 scenes of the bundled objects are rendered first.
+over it to hide 20-50% or 50-80% of it, one paste per target and --per-target, drawn anew for each of --photo-seeds.
+Without --scenes, 20 scenes of the bundled objects are rendered first.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ def main() -> None:
     parser.add_argument("--scenes", type=Path, default=None)
     parser.add_argument("--photos", type=Path, default=LABELME_EXAMPLES)
     parser.add_argument("--per-target", type=int, default=4)
+    parser.add_argument("--photo-seeds", type=int, nargs="+", default=[0], help="seeds of the occluder pastes")
     parser.add_argument("--methods", nargs="+", default=["classical"])
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
@@ -109,7 +112,8 @@ def main() -> None:
         render_scenes(["all"], 20, 1, scenes, progress=True)
     cases = scene_cases(scenes)
     if args.photos.is_dir():
-        cases += photo_cases(args.photos, args.per_target, args.seed)
+        for seed in args.photo_seeds:
+            cases += photo_cases(args.photos, args.per_target, seed)
     else:
         print(f"note: {args.photos} missing (apt-get install labelme-examples): photo cases skipped")
     rows = run(cases, args.methods, args.samples, args.seed)

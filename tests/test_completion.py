@@ -233,3 +233,24 @@ def test_pocket_foreground_keeps_occluded_pockets_and_drops_background_ones():
     covered = pocket_foreground(occluded, c_shape, valid)
     assert (covered & pocket).sum() > 0.8 * pocket.sum()
     assert (open_mouth & pocket).sum() < (covered & pocket).sum()
+
+
+def test_in_clutter_a_pocket_between_two_visible_parts_stays_whatever_grabcut_says():
+    """A bar on a cluttered background, cut in two by an occluder coloured like the clutter: GrabCut calls the gap
+    background, but a gap touching two separate visible parts is where something in front splits the object."""
+    from amodal3d.completion.classical import background_like, background_trust, hull_free_region
+
+    rng = np.random.default_rng(1)
+    h = w = 160
+    image = rng.uniform(0.0, 1.0, size=(h // 8, w // 8, 3)).repeat(8, 0).repeat(8, 1).astype(np.float32)
+    bar = np.zeros((h, w), bool)
+    bar[60:100, 20:140] = True
+    gap = np.zeros((h, w), bool)
+    gap[:, 70:90] = True
+    image[bar & ~gap] = [0.9, 0.8, 0.1]
+    modal, valid = bar & ~gap, np.ones((h, w), bool)
+    background, _ = background_like(image, modal, valid)
+    trust = background_trust(background, modal, valid)
+    assert trust <= 0.5  # the clutter branch
+    free = hull_free_region(image, modal, valid, background, trust)
+    assert free[bar & gap].all()
