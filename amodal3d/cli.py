@@ -523,12 +523,15 @@ class MakePairs:
     occlusion: tuple[float, float] = (0.2, 0.8)
     """Range of the fraction of a whole object the pasted occluder hides."""
     seed: int = 0
+    pasted: int = 0
+    """Also this many variants of each scene pair, hidden further by another scene's whole object pasted over it
+    (total occlusion kept in --occlusion)."""
 
     def main(self) -> int:
         from amodal3d.data.pairs import make_pairs
 
         count = make_pairs(self.out, self.scenes, self.coco, self.images, self.depth, self.depth_kind, self.seed,
-                           self.occlusion)
+                           self.occlusion, self.pasted)
         print(f"{self.out}: {count} pairs")
         return 0
 
@@ -556,6 +559,10 @@ class Train:
     checkpoint_every: int = 250
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     gradient_checkpointing: bool = False
+    prediction: Literal["epsilon", "sample", "v_prediction"] | None = None
+    """What the UNet predicts (default: 'sample' for tiny, the loaded model's own otherwise)."""
+    flip: bool = True
+    """Mirror half of each batch left-right."""
 
     def main(self) -> int:
         from amodal3d.train import TrainConfig, train
@@ -563,7 +570,7 @@ class Train:
         config = TrainConfig(self.pairs, self.out, self.model, self.resolution, self.steps, self.batch_size,
                              self.learning_rate, self.seed, checkpoint_every=self.checkpoint_every,
                              mixed_precision=self.mixed_precision, gradient_checkpointing=self.gradient_checkpointing,
-                             width=self.width)
+                             width=self.width, prediction=self.prediction, flip=self.flip)
         trainer = train(config)
         print(f"{self.out / 'model'}: step {trainer.step}; loss curve {self.out / 'loss.jsonl'}")
         return 0

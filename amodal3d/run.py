@@ -119,8 +119,10 @@ def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | No
             from blender_scenes import scene_format as fmt
 
             start = time.perf_counter()
-            gt = fmt.Scene.open(scene).mask(fmt.AMODAL_MASK)
-            scores, _ = evaluate_reconstruction(result.mesh, scene)
+            opened = fmt.Scene.open(scene)
+            gt = opened.mask(fmt.AMODAL_MASK)
+            # a scene rendered without ring views still scores its masks
+            scores = evaluate_reconstruction(result.mesh, scene)[0] if opened.has_ring_views else {}
             metrics = {"amodal_mask_iou": mask_iou(done.amodal_mask, gt),
                        "modal_mask_iou": mask_iou(done.modal_mask, gt), **scores}
             timings["scoring"] = time.perf_counter() - start

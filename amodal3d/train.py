@@ -41,10 +41,15 @@ class TrainConfig:
     mixed_precision: str = "no"  # "no", "bf16", "fp16" (accelerate)
     gradient_checkpointing: bool = False
     width: int = 32  # tiny model: channels of the first UNet level
+    prediction: str | None = None  # "epsilon", "sample" or "v_prediction"; default: "sample" for tiny, else the model's
+    flip: bool = True  # mirror half of each batch left-right
 
 
-def tiny_model(resolution: int, width: int = 32, seed: int = 0):
-    """A pixel-space Pix2GestaltPipeline from config: UNet in 9 (noisy RGB + image + mask), out 3."""
+def tiny_model(resolution: int, width: int = 32, seed: int = 0, prediction: str = "sample"):
+    """A pixel-space Pix2GestaltPipeline from config: UNet in 9 (noisy RGB + image + mask), out 3; four levels of one
+    ResNet block each, attention (with the image embedding as context) only at the coarsest level, where it is cheap.
+    ``prediction="sample"``: the UNet predicts the clean whole object, which a small model trained briefly gets far
+    closer than its noise (few sampling steps then give clean, white-backed images)."""
     import torch
     from diffusers import DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
@@ -55,16 +60,16 @@ def tiny_model(resolution: int, width: int = 32, seed: int = 0):
     torch.manual_seed(seed)
     dim = 2 * width
     unet = UNet2DConditionModel(
-        sample_size=resolution, in_channels=9, out_channels=3, layers_per_block=2,
-        block_out_channels=(width, 2 * width, 4 * width), norm_num_groups=min(32, width),
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        sample_size=resolution, in_channels=9, out_channels=3, layers_per_block=1,
+        block_out_channels=(width, 2 * width, 4 * width, 4 * width), norm_num_groups=min(32, width),
+        down_block_types=("DownBlock2D", "DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D", "UpBlock2D"),
         cross_attention_dim=dim, attention_head_dim=4)
     encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
         hidden_size=dim, intermediate_size=2 * dim, num_hidden_layers=2, num_attention_heads=4, image_size=resolution,
         patch_size=max(resolution // 8, 1), projection_dim=dim, hidden_act="quick_gelu"))
     return Pix2GestaltPipeline(unet=unet, vae=None, image_encoder=encoder, cc_projection=CCProjection(dim),
-                               scheduler=DDIMScheduler(**SCHEDULER_CONFIG))
+                               scheduler=DDIMScheduler(**{**SCHEDULER_CONFIG, "prediction_type": prediction}))
 
 
 def framed_pairs(pairs: Path, resolution: int, context: float) -> dict:
@@ -101,11 +106,13 @@ class Trainer:
         self.accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
         if config.model == "tiny":
             self.resolution = config.resolution or 64
-            self.pipe = tiny_model(self.resolution, config.width, config.seed)
+            self.pipe = tiny_model(self.resolution, config.width, config.seed, config.prediction or "sample")
             trained = [self.pipe.unet, self.pipe.image_encoder, self.pipe.cc_projection]
         else:
             self.resolution = config.resolution or RESOLUTION
             self.pipe = Pix2GestaltPipeline.from_pretrained(config.model)
+            if config.prediction:
+                self.pipe.scheduler.register_to_config(prediction_type=config.prediction)
             for frozen in (self.pipe.vae, self.pipe.image_encoder):
                 frozen.requires_grad_(False)
             trained = [self.pipe.unet, self.pipe.cc_projection]
@@ -137,7 +144,9 @@ class Trainer:
         rng = np.random.default_rng([self.config.seed, step])
         index = rng.choice(count, size=min(self.config.batch_size, count), replace=count < self.config.batch_size)
         device = self.accelerator.device
-        pick = {k: torch.from_numpy(v[index].astype(np.float32)).to(device) for k, v in self.data.items()}
+        flip = rng.random(len(index)) < (0.5 if self.config.flip else 0.0)
+        pick = {k: torch.from_numpy(np.where(flip[:, None, None, None], v[index, ..., ::-1], v[index])
+                                    .astype(np.float32)).to(device) for k, v in self.data.items()}
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         n = len(index)
         draw = torch.rand(n, generator=generator)
@@ -161,7 +170,18 @@ class Trainer:
         context = torch.where(extra["drop_context"][:, None, None], torch.zeros_like(context), context)
         concat = torch.where(extra["drop_concat"][:, None, None, None], torch.zeros_like(concat), concat)
         predicted = pipe.unet(torch.cat([noisy, concat], 1), extra["timesteps"], encoder_hidden_states=context).sample
-        return torch.nn.functional.mse_loss(predicted.float(), noise.float())
+        return torch.nn.functional.mse_loss(predicted.float(), self.wanted(target, noise, extra["timesteps"]).float())
+
+    def wanted(self, target, noise, timesteps):
+        """What the UNet should output for its scheduler's prediction type."""
+        kind = self.pipe.scheduler.config.prediction_type
+        if kind == "epsilon":
+            return noise
+        if kind == "sample":
+            return target
+        if kind == "v_prediction":
+            return self.pipe.scheduler.get_velocity(target, noise, timesteps)
+        raise UserError(f"unknown prediction type {kind!r}: epsilon, sample or v_prediction")
 
     def train(self, steps: int | None = None, log=print) -> list[float]:
         """Train up to ``steps`` (default: the config's) in all; checkpoints on the way and at the end."""

@@ -88,7 +88,8 @@ def summarise(rows: list[dict], methods: list[str]) -> dict:
             if sel:
                 table[f"{source} {int(lo * 100)}-{int(hi * 100)}%"] = {
                     "n": len(sel), **{m: float(np.mean([r[m] for r in sel])) for m in ("modal", "hull", *methods)}}
-    seconds = {m: float(np.mean([r[f"{m}_seconds"] for r in rows])) for m in methods}
+    seconds = {f"{m} {source}": float(np.mean([r[f"{m}_seconds"] for r in rows if r["source"] == source]))
+               for m in methods for source in ("render", "photo") if any(r["source"] == source for r in rows)}
     return {"table": table, "seconds_per_object": seconds}
 
 

@@ -81,10 +81,22 @@ class Scene:
     def depth(self, name: str = DEPTH) -> np.ndarray:
         return np.load(self.folder / name)
 
+    @cached_property
+    def has_ring_views(self) -> bool:
+        return all((self.folder / name(i)).is_file() for i in range(len(self.meta["ring_cameras"]))
+                   for name in (view_name, view_depth_name))
+
+    def _require_ring_views(self) -> None:
+        if not self.has_ring_views:
+            raise UserError(f"{self.folder}: no ring views (rendered with --no-ring-views); the 3D scores and view "
+                            "metrics need them")
+
     def ring_depth(self, i: int) -> np.ndarray:
+        self._require_ring_views()
         return self.depth(view_depth_name(i))
 
     def ring_view(self, i: int) -> np.ndarray:
+        self._require_ring_views()
         return self.image(view_name(i))
 
     def gt_mesh(self):

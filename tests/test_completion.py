@@ -9,6 +9,7 @@ from amodal3d.completion import (
     CanvasInput, WholeSample, available_completers, complete, get_completer, read_completion, register_completer,
     write_completion,
 )
+from amodal3d.completion.frontend import upsampled_mask
 from amodal3d.errors import UserError
 from amodal3d.framing import Frame, mask_from_alpha, mask_from_white
 from amodal3d.io import write_png
@@ -53,6 +54,19 @@ def test_frame_keeps_aspect_ratio_and_pads_outside_the_image():
     coarse = frame.to_canvas(mask, fill=0)
     back = frame.to_input(coarse, fill=0, nearest=True)
     assert mask_iou(back, mask) > 0.85  # a 20 px band on a 0.43x canvas: about a pixel lost per edge
+
+
+def test_a_coarse_canvas_mask_comes_back_with_smooth_edges_not_blocks():
+    yy, xx = np.mgrid[0:300, 0:300]
+    disc = (xx - 150) ** 2 + (yy - 150) ** 2 < 70**2
+    frame = Frame.around(disc, size=64)  # 280 input pixels on 64: blocks of 4.4 px
+    canvas = frame.to_canvas(disc, fill=0)  # what a 64 px model would draw at best
+    blocks = frame.to_input(canvas, fill=0, nearest=True)
+    smooth = upsampled_mask(frame, canvas)
+    assert mask_iou(smooth, disc) > mask_iou(blocks, disc) + 0.004 and mask_iou(smooth, disc) > 0.98
+    fine = Frame.around(disc, size=512)
+    exact = fine.to_canvas(disc, fill=0, nearest=True)
+    np.testing.assert_array_equal(upsampled_mask(fine, exact), disc)
 
 
 def test_white_and_alpha_mask_extraction():
@@ -238,7 +252,11 @@ def test_pocket_foreground_keeps_occluded_pockets_and_drops_background_ones():
 def test_in_clutter_a_pocket_between_two_visible_parts_stays_whatever_grabcut_says():
     """A bar on a cluttered background, cut in two by an occluder coloured like the clutter: GrabCut calls the gap
     background, but a gap touching two separate visible parts is where something in front splits the object."""
-    from amodal3d.completion.classical import background_like, background_trust, hull_free_region
+    from amodal3d.completion.classical import (
+        background_like,
+        background_trust,
+        hull_free_region,
+    )
 
     rng = np.random.default_rng(1)
     h = w = 160

@@ -99,6 +99,25 @@ def test_plain_rle_is_decoded_column_major():
         _decode_segmentation({"counts": "abc", "size": [4, 5]}, 4, 5)
 
 
+def test_pasted_variants_hide_more_of_the_visible_part_within_the_occlusion_range(scene_pairs, tmp_path):
+    scenes = scene_pairs.parent / "scenes"
+    count = make_pairs(tmp_path / "pasted", scenes=scenes, pasted=2, seed=3, occlusion=(0.2, 0.9))
+    rows = read_pairs(tmp_path / "pasted")
+    plain = {row["scene"]: load_pair(row) for row in read_pairs(scene_pairs)}
+    variants = [row for row in rows if row.get("pasted")]
+    assert count == len(rows) and len(rows) - len(variants) == len(plain) and variants
+    for row in variants:
+        pair, source = load_pair(row), plain[row["scene"]]
+        assert np.array_equal(pair.whole_mask, source.whole_mask) and np.array_equal(pair.whole, source.whole)
+        assert (pair.visible_mask <= source.visible_mask).all()
+        assert pair.visible_mask.sum() < source.visible_mask.sum()  # the pasted object really covers some of it
+        assert 0.2 <= 1 - pair.visible_mask.sum() / pair.whole_mask.sum() <= 0.9
+        assert np.isclose(row["occlusion_ratio"], 1 - pair.visible_mask.sum() / pair.whole_mask.sum())
+    again = make_pairs(tmp_path / "again", scenes=scenes, pasted=2, seed=3, occlusion=(0.2, 0.9))
+    assert again == count and all((tmp_path / "pasted" / "occlusion" / r["file"]).read_bytes() ==
+                                  (tmp_path / "again" / "occlusion" / r["file"]).read_bytes() for r in rows)
+
+
 def test_make_pairs_errors_are_one_line(tmp_path, capsys):
     assert entrypoint(["make-pairs", "--out", str(tmp_path / "o")]) == 2
     assert entrypoint(["make-pairs", "--out", str(tmp_path / "o"), "--scenes", str(tmp_path)]) == 2
@@ -117,6 +136,23 @@ def test_trainer_loss_decreases_over_a_few_steps(scene_pairs, tmp_path):
     assert (tmp_path / "run" / "model" / "unet").is_dir() and not (tmp_path / "run" / "model" / "vae").exists()
     logged = [json.loads(line) for line in (tmp_path / "run" / "loss.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logged] == list(range(1, 9))
+
+
+def test_each_prediction_type_is_trained_toward_its_own_target(scene_pairs, tmp_path):
+    import torch
+
+    target, noise = torch.rand(2, 3, 32, 32), torch.randn(2, 3, 32, 32)
+    t = torch.tensor([10, 900])
+    for kind in ("epsilon", "sample", "v_prediction"):
+        trainer = Trainer(_config(scene_pairs, tmp_path / kind, steps=1, prediction=kind))
+        assert trainer.pipe.scheduler.config.prediction_type == kind
+        wanted = trainer.wanted(target, noise, t)
+        alpha = trainer.pipe.scheduler.alphas_cumprod[t].view(-1, 1, 1, 1)
+        expected = {"epsilon": noise, "sample": target,
+                    "v_prediction": alpha.sqrt() * noise - (1 - alpha).sqrt() * target}[kind]
+        assert torch.allclose(wanted, expected, atol=1e-6)
+    assert Trainer(_config(scene_pairs, tmp_path / "default", steps=1)).pipe.scheduler.config.prediction_type == \
+        "sample"  # the tiny model predicts the clean whole object
 
 
 def test_resume_gives_the_identical_next_step_loss(scene_pairs, tmp_path):

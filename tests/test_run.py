@@ -50,6 +50,23 @@ def test_run_on_a_scene_lands_in_its_frame_and_is_scored(tmp_path):
     assert metrics["chamfer"] < 0.15 and metrics["volume_iou"] > 0.2 and metrics["lpips"] is None
 
 
+def test_a_scene_without_ring_views_scores_its_masks_only(tmp_path):
+    import shutil
+
+    from amodal3d.errors import UserError
+    from blender_scenes.scene_format import Scene
+    from metrics import evaluate_mesh
+
+    scene = make_scene_set(tmp_path / "scenes", 1)[0]
+    shutil.rmtree(scene / "views")  # as `render-scenes --no-ring-views` leaves it
+    out = tmp_path / "run"
+    assert entrypoint(["run", "--scene", str(scene), "--out", str(out), "--samples", "2"]) == 0
+    metrics = json.loads((out / "run.json").read_text())["metrics"]
+    assert set(metrics) == {"amodal_mask_iou", "modal_mask_iou"} and metrics["amodal_mask_iou"] > 0.3
+    with pytest.raises(UserError, match="no ring views"):
+        evaluate_mesh(Scene.open(scene).gt_mesh(), scene)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--point", "5000", "5"], "outside"),
     ([], "exactly one prompt"),

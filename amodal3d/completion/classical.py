@@ -24,7 +24,7 @@ from scipy import ndimage
 from amodal3d.completion.base import CanvasInput, WholeSample, register_completer
 
 
-def _lab(image: np.ndarray) -> np.ndarray:
+def to_lab(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.clip(image, 0, 1).astype(np.float32), cv2.COLOR_RGB2Lab)
 
 
@@ -36,7 +36,7 @@ def background_like(image: np.ndarray, modal: np.ndarray, valid: np.ndarray, ban
     inner = np.pad(valid, 1, constant_values=False)
     edge_distance = ndimage.distance_transform_edt(inner)[1:-1, 1:-1]
     ring = valid & (edge_distance <= band) & ~ndimage.binary_dilation(modal, iterations=band)
-    lab = _lab(image)
+    lab = to_lab(image)
     samples = lab[ring].astype(np.float32)
     if len(samples) < clusters * 4:
         return np.zeros_like(modal), 0.0

@@ -51,6 +51,14 @@ def check_image(image: np.ndarray) -> np.ndarray:
     return np.clip(image, 0.0, 1.0)
 
 
+def upsampled_mask(frame: Frame, canvas_mask: np.ndarray) -> np.ndarray:
+    """A canvas mask at input resolution. A canvas coarser than the input (a 64 px model on a 256 px object) is
+    interpolated and cut at one half, so edges follow the shape instead of the canvas's pixel blocks."""
+    if frame.scale >= 1.0:
+        return frame.to_input(canvas_mask, fill=0, nearest=True)
+    return frame.to_input(canvas_mask.astype(np.float32), fill=0.0) >= 0.5
+
+
 def complete(image: np.ndarray, prompt: Prompt, method: str | Completer | None = None, samples: int = 4, seed: int = 0,
              context: float = 1.0, mask_source: str = "auto", sam_checkpoint: str | None = None,
              sam_model: str = "vit_b", occluder_mask: np.ndarray | None = None, **options) -> CompletionResult:
@@ -104,7 +112,7 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer | None =
         use_alpha = whole.alpha is not None and mask_source in ("auto", "alpha")
         used = "alpha" if use_alpha else "white"
         canvas_mask = mask_from_alpha(np.dstack([whole.rgb, whole.alpha])) if use_alpha else mask_from_white(whole.rgb)
-        mask = frame.to_input(canvas_mask, fill=0, nearest=True)
+        mask = upsampled_mask(frame, canvas_mask)
         rgb = frame.to_input(whole.rgb.astype(np.float32), fill=1.0)
         alpha = frame.to_input(whole.alpha.astype(np.float32), fill=0.0) if use_alpha else mask.astype(np.float32)
         out_samples.append(np.dstack([rgb, alpha]).astype(np.float32))

@@ -71,18 +71,7 @@ def pairs_from_instances(image: np.ndarray, masks: list[np.ndarray], depth: np.n
     for index, mask in enumerate(masks):
         if mask.sum() < min_area or not is_whole(mask, depth):
             continue
-        candidates = [o for o in occluders if o[1] is not mask]
-        rows, cols = np.nonzero(mask)
-        target_size = max(np.ptp(rows), np.ptp(cols)) + 1
-        case = None
-        for pick in rng.permutation(len(candidates))[:tries]:  # a cut-out with a hole may not cover enough
-            occ_image, occ_mask = candidates[pick]
-            occ_rows, occ_cols = np.nonzero(occ_mask)
-            scale = rng.uniform(0.7, 1.3) * target_size / (max(np.ptp(occ_rows), np.ptp(occ_cols)) + 1)
-            rgb, cut = cut_out(occ_image, occ_mask, scale)
-            case = paste_occluder(image, mask, rgb, cut, occlusion, rng)
-            if case is not None:
-                break
+        case = hide_behind_cut_out(image, mask, [o for o in occluders if o[1] is not mask], rng, occlusion, tries)
         if case is None:
             continue
         whole = np.where(mask[..., None], image, 1.0).astype(np.float32)
@@ -144,6 +133,44 @@ def _decode_segmentation(segmentation, h: int, w: int) -> np.ndarray:
     return flat.reshape(w, h).T  # COCO RLE runs down the columns
 
 
+def hide_behind_cut_out(image: np.ndarray, mask: np.ndarray, occluders: list[tuple], rng: np.random.Generator,
+                       occlusion: tuple[float, float], tries: int = 5):
+    """Paste one of ``occluders`` ((image, mask) cut-outs, scaled to the target's size) to hide a fraction of
+    ``mask`` drawn from ``occlusion``; up to ``tries`` occluders (one with a hole may not cover enough). The
+    :class:`OccludedCase`, or None."""
+    rows, cols = np.nonzero(mask)
+    target_size = max(np.ptp(rows), np.ptp(cols)) + 1
+    for pick in rng.permutation(len(occluders))[:tries]:
+        occ_image, occ_mask = occluders[pick]
+        occ_rows, occ_cols = np.nonzero(occ_mask)
+        scale = rng.uniform(0.7, 1.3) * target_size / (max(np.ptp(occ_rows), np.ptp(occ_cols)) + 1)
+        rgb, cut = cut_out(occ_image, occ_mask, scale)
+        case = paste_occluder(image, mask, rgb, cut, occlusion, rng)
+        if case is not None:
+            return case
+    return None
+
+
+def with_pasted_occluder(pair: Pair, donors: list[Pair], rng: np.random.Generator,
+                         occlusion: tuple[float, float] = (0.2, 0.8)) -> Pair | None:
+    """The pair hidden further by another object's whole cut-out pasted over its occluded input (the recipe of
+    section 3.1 on top of a rendered occlusion), the total hidden share of the whole object drawn from
+    ``occlusion``; None when the pair is already hidden too much."""
+    area = pair.whole_mask.sum()
+    visible_share = pair.visible_mask.sum() / max(area, 1)
+    # hiding a share r of the visible part leaves 1 - visible_share * (1 - r) of the whole hidden
+    low = max(0.1, 1 - (1 - occlusion[0]) / max(visible_share, 1e-9))
+    high = 1 - (1 - occlusion[1]) / max(visible_share, 1e-9)
+    donors = [(d.whole, d.whole_mask) for d in donors if d is not pair and d.whole_mask.any()]
+    if high <= low or not donors:
+        return None
+    case = hide_behind_cut_out(pair.occlusion, pair.visible_mask, donors, rng, (low, high))
+    if case is None:
+        return None
+    return Pair(case.image, pair.whole, pair.whole_mask, case.visible_mask,
+                {**pair.source, "pasted": True, "occlusion_ratio": float(1 - case.visible_mask.sum() / area)})
+
+
 def write_pairs(pairs: Iterable[Pair], out: Path) -> int:
     """Write pairs in pix2gestalt's layout (the folder replaced whole, atomically); the number written."""
     count = 0
@@ -165,8 +192,10 @@ def write_pairs(pairs: Iterable[Pair], out: Path) -> int:
 
 
 def make_pairs(out: Path, scenes: Path | None = None, coco: Path | None = None, images: Path | None = None,
-               depth: Path | None = None, depth_kind: str = "depth", seed: int = 0, occlusion=(0.2, 0.8)) -> int:
-    """Pairs from rendered scenes and/or an annotated image set, written to ``out``; the number of pairs."""
+               depth: Path | None = None, depth_kind: str = "depth", seed: int = 0, occlusion=(0.2, 0.8),
+               pasted: int = 0) -> int:
+    """Pairs from rendered scenes and/or an annotated image set, written to ``out``; the number of pairs.
+    ``pasted``: also this many variants of each scene pair, another scene's whole object pasted over it."""
     if scenes is None and coco is None:
         raise UserError("give rendered scenes and/or --coco JSON with --images DIR and --depth DIR")
     if coco is not None and (images is None or depth is None):
@@ -179,7 +208,13 @@ def make_pairs(out: Path, scenes: Path | None = None, coco: Path | None = None, 
             if not folders:
                 raise UserError(f"no rendered scenes in {scenes}")
             pairs = (pair_from_scene(p) for p in folders)
-            yield from (p for p in pairs if p.visible_mask.sum() < p.whole_mask.sum())  # nothing hidden: no pair
+            pairs = [p for p in pairs if p.visible_mask.sum() < p.whole_mask.sum()]  # nothing hidden: no pair
+            yield from pairs
+            for _ in range(pasted):
+                for pair in pairs:
+                    variant = with_pasted_occluder(pair, pairs, rng, occlusion)
+                    if variant is not None:
+                        yield variant
         if coco is not None:
             annotated = list(read_coco(coco, images, depth, depth_kind))
             pool = [(img, m) for _, img, masks, _ in annotated for m in masks]

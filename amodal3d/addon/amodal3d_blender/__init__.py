@@ -54,10 +54,10 @@ class AMODAL3D_Settings(bpy.types.PropertyGroup):
                                description="Pixel (x, y from the top-left) on the visible part of the object")
     has_point: BoolProperty(name="Point set", default=False)
     completion: StringProperty(name="Completion", default="classical",
-                               description="Completion method (classical needs no weights)")
+                               description="Completion method (classical and gestalt-tiny need no weights)")
     weights: StringProperty(name="Weights", subtype="DIR_PATH",
                             description="Weights folder of a learned completion method (e.g. a converted "
-                                        "pix2gestalt folder); empty for classical")
+                                        "pix2gestalt folder); empty for classical and the bundled gestalt-tiny")
     recon: StringProperty(name="Reconstruction", default="inflate",
                           description="Reconstruction method (inflate needs no weights)")
     samples: IntProperty(name="Samples", default=4, min=1, max=16)
