@@ -425,6 +425,8 @@ class Demo:
     """Number of scenes to render."""
     seed: int = 0
     """Run seed."""
+    completions: tuple[str, ...] = ("classical", "gestalt-tiny")
+    """Completion methods shown on the completion sheet (a row per scene and method)."""
 
     def main(self) -> int:
         from amodal3d.completion import complete, write_completion
@@ -452,10 +454,12 @@ class Demo:
         pairs = []
         for folder in done:
             scene = fmt.Scene.open(folder)
-            result = complete(scene.image(fmt.INPUT), Prompt(mask=scene.mask(fmt.MODAL_MASK)), seed=self.seed)
-            target = self.out / "completions" / folder.name
-            write_completion(result, target, {"scene": str(folder)})
-            pairs.append((folder, target))
+            for method in self.completions:
+                result = complete(scene.image(fmt.INPUT), Prompt(mask=scene.mask(fmt.MODAL_MASK)), method=method,
+                                  seed=self.seed)
+                target = self.out / "completions" / f"{folder.name}_{method}"
+                write_completion(result, target, {"scene": str(folder)})
+                pairs.append((folder, target))
         m = scene_run.metrics
         print(f"example photo:    {photo.out / 'index.html'}  (mesh {photo.mesh})")
         print(f"rendered scene:   {scene_run.out / 'index.html'}  amodal IoU {m['amodal_mask_iou']:.3f} "
