@@ -145,8 +145,9 @@ class Trainer:
         index = rng.choice(count, size=min(self.config.batch_size, count), replace=count < self.config.batch_size)
         device = self.accelerator.device
         flip = rng.random(len(index)) < (0.5 if self.config.flip else 0.0)
-        pick = {k: torch.from_numpy(np.where(flip[:, None, None, None], v[index, ..., ::-1], v[index])
-                                    .astype(np.float32)).to(device) for k, v in self.data.items()}
+        batch = {k: v[index] for k, v in self.data.items()}
+        pick = {k: torch.from_numpy(np.where(flip[:, None, None, None], v[..., ::-1], v).astype(np.float32)).to(device)
+                for k, v in batch.items()}
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         n = len(index)
         draw = torch.rand(n, generator=generator)

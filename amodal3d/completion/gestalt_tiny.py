@@ -43,10 +43,13 @@ def whole_mask(rgb: np.ndarray, visible: np.ndarray, threshold: float, excluded:
     return ndimage.binary_fill_holes(np.isin(labels, kept[kept > 0]))
 
 
-def copied_occluder(rgb: np.ndarray, inputs: CanvasInput, tolerance: float) -> np.ndarray:
+def copied_occluder(rgb: np.ndarray, inputs: CanvasInput, tolerance: float, image_lab: np.ndarray | None = None
+                    ) -> np.ndarray:
     """Pixels outside the visible part where a sample shows what the input shows there: the thing in front, copied
-    into the completion instead of completed behind (Lab distance below ``tolerance``)."""
-    same = np.linalg.norm(to_lab(rgb) - to_lab(inputs.image), axis=-1) < tolerance
+    into the completion instead of completed behind (Lab distance below ``tolerance``). ``image_lab``: the input in
+    Lab, when the caller has it for several samples."""
+    image_lab = to_lab(inputs.image) if image_lab is None else image_lab
+    same = np.linalg.norm(to_lab(rgb) - image_lab, axis=-1) < tolerance
     return same & inputs.valid & ~inputs.modal
 
 
@@ -68,8 +71,10 @@ class GestaltTinyCompleter(Pix2GestaltCompleter):
 
     def complete(self, inputs: CanvasInput, samples: int, seed: int) -> list[WholeSample]:
         out = []
+        image_lab = to_lab(inputs.image)
         for sample in super().complete(inputs, samples, seed):
-            copied = copied_occluder(sample.rgb, inputs, self.copy_tolerance) if self.copy_tolerance > 0 else None
+            copied = (copied_occluder(sample.rgb, inputs, self.copy_tolerance, image_lab) if self.copy_tolerance > 0
+                      else None)
             alpha = whole_mask(sample.rgb, inputs.modal, self.white_threshold, copied)
             out.append(WholeSample(rgb=np.where(alpha[..., None], sample.rgb, 1.0).astype(np.float32),
                                    alpha=alpha.astype(np.float32)))

@@ -151,17 +151,17 @@ def hide_behind_cut_out(image: np.ndarray, mask: np.ndarray, occluders: list[tup
     return None
 
 
-def with_pasted_occluder(pair: Pair, donors: list[Pair], rng: np.random.Generator,
+def with_pasted_occluder(pair: Pair, cut_outs: list[tuple], rng: np.random.Generator,
                          occlusion: tuple[float, float] = (0.2, 0.8)) -> Pair | None:
-    """The pair hidden further by another object's whole cut-out pasted over its occluded input (the recipe of
-    section 3.1 on top of a rendered occlusion), the total hidden share of the whole object drawn from
-    ``occlusion``; None when the pair is already hidden too much."""
+    """The pair hidden further by another object's whole cut-out ((image, mask) of ``cut_outs``, not its own) pasted
+    over its occluded input (the recipe of section 3.1 on top of a rendered occlusion), the total hidden share of the
+    whole object drawn from ``occlusion``; None when the pair is already hidden too much."""
     area = pair.whole_mask.sum()
     visible_share = pair.visible_mask.sum() / max(area, 1)
     # hiding a share r of the visible part leaves 1 - visible_share * (1 - r) of the whole hidden
     low = max(0.1, 1 - (1 - occlusion[0]) / max(visible_share, 1e-9))
     high = 1 - (1 - occlusion[1]) / max(visible_share, 1e-9)
-    donors = [(d.whole, d.whole_mask) for d in donors if d is not pair and d.whole_mask.any()]
+    donors = [c for c in cut_outs if c[1] is not pair.whole_mask]
     if high <= low or not donors:
         return None
     case = hide_behind_cut_out(pair.occlusion, pair.visible_mask, donors, rng, (low, high))
@@ -210,9 +210,10 @@ def make_pairs(out: Path, scenes: Path | None = None, coco: Path | None = None, 
             pairs = (pair_from_scene(p) for p in folders)
             pairs = [p for p in pairs if p.visible_mask.sum() < p.whole_mask.sum()]  # nothing hidden: no pair
             yield from pairs
+            cut_outs = [(p.whole, p.whole_mask) for p in pairs]  # each hides something, so none is empty
             for _ in range(pasted):
                 for pair in pairs:
-                    variant = with_pasted_occluder(pair, pairs, rng, occlusion)
+                    variant = with_pasted_occluder(pair, cut_outs, rng, occlusion)
                     if variant is not None:
                         yield variant
         if coco is not None:
