@@ -16,8 +16,6 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 HELD_OUT = ("mug", "teapot", "panda", "bottle")
 
 
@@ -25,16 +23,12 @@ def untextured_meshes(folder: Path) -> list[Path]:
     """The textured held-out objects re-exported as bare geometry (PLY, z up) and four primitives."""
     import trimesh
 
-    from blender_scenes.objects import load_object, resolve_objects
+    from blender_scenes.objects import load_object
 
     folder.mkdir(parents=True, exist_ok=True)
     meshes = {}
     for name in ("mug", "panda"):
-        obj = load_object(resolve_objects([name])[0])
-        vertices, faces = obj.merged()
-        if obj.asset.up == "y":
-            vertices = np.stack([vertices[:, 0], -vertices[:, 2], vertices[:, 1]], axis=1)
-        meshes[f"{name}_plain"] = trimesh.Trimesh(vertices, faces, process=False)
+        meshes[f"{name}_plain"] = load_object(name).to_trimesh()  # already z up
     meshes.update(torus=trimesh.creation.torus(1.0, 0.35), capsule=trimesh.creation.capsule(1.5, 0.5),
                   cone=trimesh.creation.cone(0.8, 1.6), box=trimesh.creation.box((1.0, 0.6, 1.4)))
     paths = []
