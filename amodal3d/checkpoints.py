@@ -8,6 +8,8 @@ older Lightning versions), which are mapped here onto an inert stand-in instead 
 
 from __future__ import annotations
 
+import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -60,7 +62,8 @@ def load_checkpoint(path: str | Path) -> dict:
         return load_file(str(path))
     mmap = zipfile.is_zipfile(path)  # the zip format can be memory-mapped: a 15 GB file is not read twice
     try:
-        with torch.serialization.safe_globals(_allowed_globals()):
+        with torch.serialization.safe_globals(_allowed_globals()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's advice to load with weights_only=False is not ours to give
             data = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # noqa: BLE001 - any failure to unpickle safely is a refusal
         raise UserError(f"refusing to load {path}: it is not a plain weights checkpoint "
@@ -78,7 +81,30 @@ def state_dict_of(checkpoint: dict) -> dict:
     return state
 
 
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def verify_weights_folder(folder: str | Path) -> None:
+    """Refuse a local weights folder (diffusers / transformers layout) holding a pickle-based weights file that is
+    not plain tensors: every ``.bin`` / ``.pt`` / ``.pth`` / ``.ckpt`` / ``.pkl`` in it is opened by our loader
+    first (memory-mapped, tensors not read), so the library's own loader never meets one that runs code."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        return
+    for path in sorted(p for p in folder.rglob("*") if p.suffix in PICKLE_SUFFIXES and p.is_file()):
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if key not in _VERIFIED:
+            load_checkpoint(path)
+            _VERIFIED.add(key)
+
+
+_VERIFIED: set[tuple[str, int, int]] = set()  # files already opened safely in this process
+
+
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     unsupported = [line.strip() for line in text if "Unsupported global" in line or "GLOBAL" in line]
-    return (unsupported or text or [type(exc).__name__])[0]
+    line = (unsupported or text or [type(exc).__name__])[0]
+    named = re.search(r"GLOBAL ([\w.]+)", line)
+    return f"it names {named[1]}, which could run code" if named else line

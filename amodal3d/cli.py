@@ -3,8 +3,13 @@ on stderr and exit 2 (``--debug`` shows the traceback)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
+import re
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -12,6 +17,8 @@ from typing import Annotated, Literal, Union
 import tyro
 
 from amodal3d.errors import UserError
+from amodal3d.io import MAX_SIDE
+from amodal3d.outputs import check_output, check_output_file, prepare_resumable
 from blender_scenes.generate import RenderConfig
 from blender_scenes.sampler import SceneConfig
 
@@ -119,9 +126,21 @@ class Eval:
         return 0
 
 
-def image_and_prompt(image_path: Path | None, point, box, mask: Path | None, scene: Path | None):
-    """The input image and prompt of `complete` / `run`, and what they came from (for the output's json)."""
-    from amodal3d.io import read_image, read_mask
+@dataclass
+class PromptedInput:
+    """What `complete` / `run` work on: the image at working resolution, the prompt on it, where they came from
+    (for the output's json) and the user's original size (W, H)."""
+
+    image: object
+    prompt: object
+    source: dict
+    original_size: tuple[int, int]
+
+
+def image_and_prompt(image_path: Path | None, point, box, mask: Path | None, scene: Path | None,
+                     max_side: int | None = None) -> PromptedInput:
+    """The input image (downscaled while decoding to ``max_side``) and the prompt moved onto it."""
+    from amodal3d.io import load_image, read_mask
     from amodal3d.prompts import Prompt
 
     if scene is not None:
@@ -130,19 +149,26 @@ def image_and_prompt(image_path: Path | None, point, box, mask: Path | None, sce
         if image_path is not None or point is not None or box is not None or mask is not None:
             raise UserError("--scene takes its image and visible mask from the scene: give no --image or prompt")
         s = fmt.Scene.open(scene)
-        return s.image(fmt.INPUT), Prompt(mask=s.mask(fmt.MODAL_MASK)), {"scene": str(scene)}
+        image = s.image(fmt.INPUT)
+        return PromptedInput(image, Prompt(mask=s.mask(fmt.MODAL_MASK)), {"scene": str(scene)},
+                             (image.shape[1], image.shape[0]))
     if image_path is None:
         raise UserError("give --image IMG with a prompt, or --scene DIR")
-    image = read_image(image_path)
     if sum(x is not None for x in (point, box, mask)) != 1:
         raise UserError("give exactly one prompt: --point X Y, --box X0 Y0 X1 Y1 or --mask M")
+    loaded = load_image(image_path, max_side)
     if mask is not None:
-        prompt = Prompt(mask=read_mask(mask))
+        prompt = Prompt(mask=read_mask(mask, loaded.original_size))
     elif point is not None:
         prompt = Prompt.point(*point)
     else:
         prompt = Prompt(box=box)
-    return image, prompt, {"image": str(image_path)}
+    prompt.validate(loaded.original_size[1], loaded.original_size[0])
+    working = loaded.pixels.shape[1], loaded.pixels.shape[0]
+    source = {"image": str(image_path)}
+    if loaded.scale != 1.0:
+        source.update(original_size=list(loaded.original_size), working_scale=loaded.scale)
+    return PromptedInput(loaded.pixels, prompt.scaled(loaded.scale, working), source, loaded.original_size)
 
 
 def parse_options(pairs: list[str], method: str | None = None) -> dict:
@@ -194,7 +220,7 @@ class PromptedImage:
     """The input of `complete` and `run`: an image with one prompt, or a rendered scene."""
 
     out: Path
-    """Output folder (replaced whole, atomically)."""
+    """Output folder: new or empty (an earlier output of the same command needs --overwrite)."""
     image: Path | None = None
     """Input photo (PNG/JPEG)."""
     point: tuple[float, float] | None = None
@@ -202,13 +228,22 @@ class PromptedImage:
     box: tuple[float, float, float, float] | None = None
     """A box (X0 Y0 X1 Y1) around the visible part."""
     mask: Path | None = None
-    """A mask image of the visible part (non-zero = object), same size as the image."""
+    """A mask image of the visible part, same size as the image (inside = above half its maximum: 0/1, 0/255 and
+    16-bit masks work)."""
     scene: Path | None = None
     """A rendered scene folder instead: its input.png and modal_mask.png are the image and prompt (with `run`, the
     mesh lands in the scene's frame and is scored)."""
+    max_side: int = MAX_SIDE
+    """Working resolution: a photo whose longer side is larger is downscaled while it is decoded (the masks are
+    also written at the photo's own size)."""
+    overwrite: bool = False
+    """Replace an earlier output of this command in --out (atomically; nothing else is ever replaced)."""
 
-    def image_and_prompt(self):
-        return image_and_prompt(self.image, self.point, self.box, self.mask, self.scene)
+    def image_and_prompt(self) -> PromptedInput:
+        return image_and_prompt(self.image, self.point, self.box, self.mask, self.scene, self.max_side)
+
+    def check_out(self, kind: str, *extra_inputs) -> None:
+        check_output(self.out, kind, [self.image, self.mask, self.scene, *extra_inputs], self.overwrite)
 
 
 @dataclass
@@ -235,20 +270,24 @@ class Complete(PromptedImage, BackendWeights):
 
     def main(self) -> int:
         from amodal3d.completion import complete, write_completion
-        from amodal3d.io import read_mask
+        from amodal3d.io import read_mask, resize_mask
         from blender_scenes.scene_format import OCCLUDER_MASK
 
-        image, prompt, extra = self.image_and_prompt()
+        self.check_out("complete", self.occluder_mask, self.sam_checkpoint)
+        given = self.image_and_prompt()
         method, options = self.backend(self.method)
         occluder_path = self.occluder_mask
         if occluder_path is None and self.scene is not None and (self.scene / OCCLUDER_MASK).is_file():
             occluder_path = self.scene / OCCLUDER_MASK
-        result = complete(image, prompt, method=method, samples=self.samples, seed=self.seed,
+        occluder = None
+        if occluder_path is not None:
+            occluder = resize_mask(read_mask(occluder_path, given.original_size), given.image.shape[1::-1])
+        result = complete(given.image, given.prompt, method=method, samples=self.samples, seed=self.seed,
                           context=self.context, mask_source=self.mask_source,
                           sam_checkpoint=None if self.sam_checkpoint is None else str(self.sam_checkpoint),
-                          sam_model=self.sam_model,
-                          occluder_mask=None if occluder_path is None else read_mask(occluder_path), **options)
-        write_completion(result, self.out, extra)
+                          sam_model=self.sam_model, occluder_mask=occluder, **options)
+        write_completion(result, self.out, given.source, overwrite=self.overwrite,
+                         original_size=given.original_size)
         print(f"{self.out}: {result.method}, {len(result.samples)} samples, segmenter {result.segmenter}, "
               f"amodal {int(result.amodal_mask.sum())} px vs visible {int(result.modal_mask.sum())} px, "
               f"{sum(result.timings.values()):.2f} s")
@@ -279,14 +318,16 @@ class Run(PromptedImage, BackendWeights):
     def main(self) -> int:
         from amodal3d.run import RunSettings, run
 
-        image, prompt, source = self.image_and_prompt()
+        self.check_out("run", self.sam_checkpoint)
+        given = self.image_and_prompt()
         method, options = self.backend(self.completion)
         settings = RunSettings(method, self.recon, self.samples, self.seed,
                                sam_checkpoint=None if self.sam_checkpoint is None else str(self.sam_checkpoint),
                                sam_model=self.sam_model, elevation_deg=self.elevation,
                                completion_options=options)
-        result = run(image, prompt, self.out, settings, self.scene, source,
-                     progress=lambda i, n, stage: print(f"[{i}/{n}] {stage}", flush=True))
+        result = run(given.image, given.prompt, self.out, settings, self.scene, given.source,
+                     progress=lambda i, n, stage: print(f"[{i}/{n}] {stage}", flush=True), overwrite=self.overwrite,
+                     original_size=given.original_size)
         timings = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
         print(f"{result.mesh} ({timings}); page: {self.out / 'index.html'}")
         if result.metrics:
@@ -300,7 +341,7 @@ class Reconstruct:
     mesh.obj, mesh.ply, recon.json, and views/ with transforms.json when the method generates views."""
 
     out: Path
-    """Output folder (replaced whole, atomically)."""
+    """Output folder: new or empty (an earlier reconstruction there needs --overwrite)."""
     completion: Path | None = None
     """A completion folder (amodal3d complete): first sample's colours, majority-vote mask."""
     image: Path | None = None
@@ -315,6 +356,8 @@ class Reconstruct:
     """Input view elevation in degrees (default: the scene's, else 0)."""
     seed: int = 0
     """Seed for stochastic backends."""
+    overwrite: bool = False
+    """Replace an earlier output of this command in --out (atomically; nothing else is ever replaced)."""
 
     def main(self) -> int:
         from amodal3d.io import read_image_rgba
@@ -322,12 +365,13 @@ class Reconstruct:
 
         if (self.completion is None) == (self.image is None):
             raise UserError("give exactly one of --completion DIR or --image RGBA.png")
+        check_output(self.out, "reconstruct", [self.completion, self.image, self.scene], self.overwrite)
         rgba = view_from_completion(self.completion) if self.completion else read_image_rgba(self.image)
         inputs = make_inputs(rgba, self.scene, self.elevation, with_ring=self.ring)
         result = reconstruct(inputs, self.method, seed=self.seed)
         source = {"completion": str(self.completion)} if self.completion else {"image": str(self.image)}
         write_reconstruction(result, self.out, {**source, "scene": None if self.scene is None else str(self.scene),
-                                                "elevation_deg": inputs.elevation_deg})
+                                                "elevation_deg": inputs.elevation_deg}, overwrite=self.overwrite)
         print(f"{self.out}: {result.info.get('method')} mesh, {len(result.mesh.faces)} faces, "
               f"{result.info.get('seconds', 0.0):.2f} s")
         return 0
@@ -355,7 +399,7 @@ class Bench:
     """Run scenes as Ray tasks: 'local' (a Ray instance on this machine), 'auto' or ray://HOST:PORT (a cluster;
     OUT must be on storage all nodes share). Needs the ray extra."""
     limit: int | None = None
-    """Only the first N scenes."""
+    """Only the first N scenes (N >= 1)."""
     seed: int = 0
     """Seed for completion samples and stochastic reconstructions."""
     samples: int = 4
@@ -404,10 +448,13 @@ class Addon:
     """What to do: build."""
     out: Path = Path("amodal3d_addon.zip")
     """Where to write the zip."""
+    overwrite: bool = False
+    """Replace an earlier output of this command in --out (atomically; nothing else is ever replaced)."""
 
     def main(self) -> int:
-        from amodal3d.addon import build_addon
+        from amodal3d.addon import build_addon, is_addon_zip
 
+        check_output_file(self.out, is_addon_zip, "Blender add-on zip", overwrite=self.overwrite)
         path = build_addon(self.out)
         print(f"{path} (python for its preferences: {sys.executable})")
         return 0
@@ -438,19 +485,22 @@ class Demo:
         from blender_scenes.contact_sheet import completion_sheet, contact_sheet
         from blender_scenes.generate import render_scenes
 
+        check_output(self.out, "demo", resume=True)
+        prepare_resumable(self.out, "demo")
         settings = RunSettings(seed=self.seed)
         image, point = occluded_coffee_cup()
-        self.out.mkdir(parents=True, exist_ok=True)
         write_png(self.out / "example_input.png", image)
         photo = run(image, Prompt.point(*point), self.out / "run_example", settings,
-                    source={"image": "amodal3d.data.examples.occluded_coffee_cup", "point": list(point)})
+                    source={"image": "amodal3d.data.examples.occluded_coffee_cup", "point": list(point)},
+                    overwrite=True)
         scenes = self.out / "scenes"
         reports = render_scenes(["all"], self.num, self.seed, scenes, workers=2)
         done = [scenes / r.name for r in reports if r.ok]
         if not done:
             raise UserError("no scene could be rendered")
         scene_run = run(fmt.Scene.open(done[0]).image(fmt.INPUT), Prompt(mask=fmt.Scene.open(done[0]).mask(
-            fmt.MODAL_MASK)), self.out / "run_scene", settings, scene=done[0], source={"scene": str(done[0])})
+            fmt.MODAL_MASK)), self.out / "run_scene", settings, scene=done[0], source={"scene": str(done[0])},
+            overwrite=True)
         pairs = []
         for folder in done:
             scene = fmt.Scene.open(folder)
@@ -458,7 +508,7 @@ class Demo:
                 result = complete(scene.image(fmt.INPUT), Prompt(mask=scene.mask(fmt.MODAL_MASK)), method=method,
                                   seed=self.seed)
                 target = self.out / "completions" / f"{folder.name}_{method}"
-                write_completion(result, target, {"scene": str(folder)})
+                write_completion(result, target, {"scene": str(folder)}, overwrite=True)
                 pairs.append((folder, target))
         m = scene_run.metrics
         print(f"example photo:    {photo.out / 'index.html'}  (mesh {photo.mesh})")
@@ -469,6 +519,13 @@ class Demo:
         print(f"scene sheet:      {contact_sheet(done, self.out / 'scene_sheet.png')}")
         print(f"completion sheet: {completion_sheet(pairs, self.out / 'completion_sheet.png')}")
         return 0
+
+
+def is_recognition_json(path: Path) -> bool:
+    try:
+        return json.loads(Path(path).read_text()).get("amodal3d") == "recognize"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 @dataclass
@@ -489,16 +546,21 @@ class Recognize(BackendWeights):
     template: str = "a photo of a {}."
     """CLIP text prompt for each label."""
     seed: int = 0
+    overwrite: bool = False
+    """Replace an earlier output of this command in --out (atomically; nothing else is ever replaced)."""
 
     def main(self) -> int:
         from amodal3d.io import write_json
         from amodal3d.recognition import ZeroShotCLIP, recognition_accuracy, scene_cases
 
+        if self.out is not None:
+            check_output_file(self.out, is_recognition_json, "recognition result", [self.scenes], self.overwrite)
+
         method, options = self.backend(self.completion)
         cases = scene_cases(self.scenes, method, seed=self.seed, **options)
         labels = self.labels or sorted({c["label"] for c in cases})
         result = recognition_accuracy(ZeroShotCLIP(self.clip, labels, self.template), cases)
-        result = {"completion": method or "classical", "labels": labels, **result,
+        result = {"amodal3d": "recognize", "completion": method or "classical", "labels": labels, **result,
                   "scenes": [c["scene"] for c in cases], "truth": [c["label"] for c in cases]}
         if self.out is not None:
             write_json(self.out, result)
@@ -513,7 +575,7 @@ class MakePairs:
     visible_object_mask/, pairs.jsonl), from rendered scenes and/or images with instance masks and depth."""
 
     out: Path
-    """Output folder (replaced whole, atomically)."""
+    """Output folder: new or empty (an earlier pairs folder there needs --overwrite)."""
     scenes: Path | None = None
     """Rendered scene folders (amodal3d render-scenes; --no-ring-views is enough): exact pairs."""
     coco: Path | None = None
@@ -531,11 +593,15 @@ class MakePairs:
     """Also this many variants of each scene pair, hidden further by another scene's whole object pasted over it
     (total occlusion kept in --occlusion)."""
 
+    overwrite: bool = False
+    """Replace an earlier pairs folder in --out (atomically; nothing else is ever replaced)."""
+
     def main(self) -> int:
         from amodal3d.data.pairs import make_pairs
 
+        check_output(self.out, "make-pairs", [self.scenes, self.coco, self.images, self.depth], self.overwrite)
         count = make_pairs(self.out, self.scenes, self.coco, self.images, self.depth, self.depth_kind, self.seed,
-                           self.occlusion, self.pasted)
+                           self.occlusion, self.pasted, overwrite=self.overwrite)
         print(f"{self.out}: {count} pairs")
         return 0
 
@@ -588,25 +654,30 @@ class ConvertPix2Gestalt:
     checkpoint: tyro.conf.Positional[Path]
     """The original checkpoint, e.g. epoch=000010.ckpt."""
     out: tyro.conf.Positional[Path]
-    """Output folder (replaced whole, atomically)."""
+    """Output folder: new or empty (an earlier conversion there needs --overwrite)."""
     ema: bool = True
     """Convert the EMA weights (as the original inference uses); --no-ema converts the raw training weights."""
     dtype: Literal["float32", "float16", "bfloat16"] = "float32"
     """Storage precision of the converted weights (float16 halves the size, for GPUs)."""
     num_heads: int = 8
     """UNet attention heads (not recorded in the checkpoint; 8 for pix2gestalt)."""
+    overwrite: bool = False
+    """Replace an earlier output of this command in --out (atomically; nothing else is ever replaced)."""
 
     def main(self) -> int:
         from amodal3d.completion.pix2gestalt_convert import convert_pix2gestalt
 
+        check_output(self.out, "convert-pix2gestalt", [self.checkpoint], self.overwrite, flag="OUT")
         report = convert_pix2gestalt(self.checkpoint, self.out, ema=None if self.ema else False,
-                                     num_heads=self.num_heads, dtype=self.dtype)
+                                     num_heads=self.num_heads, dtype=self.dtype, overwrite=self.overwrite)
         c = report.converted
         print(f"{self.out}: {report.tensors} tensors read; {c['unet']} UNet ({report.unet_weights}), {c['vae']} VAE, "
               f"{c['image_encoder']} CLIP vision, {c['cc_projection']} cc_projection written; left out: "
               + ", ".join(f"{n} {why}" for why, n in report.ignored.items() if n))
         return 0
 
+
+DESCRIPTION = "Occlusion-aware single-image-to-3D toolkit."
 
 Commands = Union[
     Annotated[RenderScenes, tyro.conf.subcommand("render-scenes")],
@@ -625,13 +696,69 @@ Commands = Union[
 ]
 
 
+def parse_args(argv: list[str]):
+    """The command tyro parses from ``argv``. ``--help`` prints tyro's help and exits 0; a parse error exits 2 with
+    one line (what is wrong, a suggestion, where the help is) instead of tyro's box."""
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(buffer), contextlib.redirect_stdout(buffer):
+            return tyro.cli(Commands, args=argv, prog="amodal3d", description=DESCRIPTION)
+    except SystemExit as exc:
+        if exc.code in (0, None):  # --help
+            sys.stdout.write(buffer.getvalue())
+            raise
+        print(f"amodal3d: error: {usage_error_line(buffer.getvalue())}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def usage_error_line(text: str) -> str:
+    """tyro's error box (as printed without a terminal) -> one line."""
+    lines = [line.strip(" \u2502\u256d\u256e\u2570\u256f") for line in text.splitlines()]
+    sections: list[list[str]] = [[]]
+    for line in lines:
+        if line and set(line) <= set("-\u2500 "):
+            sections.append([])
+        elif line:
+            sections[-1].append(line)
+    sections = [s for s in sections if s]
+    if not sections:
+        return "invalid arguments (see amodal3d --help)"
+    title, body = sections[0][0], sections[1] if len(sections) > 1 else []
+    rest = [line for section in sections[2:] for line in section]
+    message = " ".join(body) or title
+    if title.startswith("Required options"):
+        missing = [line.split()[0] for line in body if line.startswith("-")]
+        message = f"missing {', '.join(missing)}" if missing else message
+    message = message.split(" Got errors:")[0]
+    parsed = re.match(r"Error parsing (\S+): (.*)", message)
+    if parsed:
+        metavar = next((line.split(None, 1)[1] for line in rest if line.startswith(parsed[1] + " ")), "")
+        given = re.search(r"from \[(.*?)\]\.?$", parsed[2])
+        reason = f"'{' '.join(v.strip(chr(39)) for v in given[1].split(', '))}'" if given else parsed[2]
+        message = f"bad value for {parsed[1]}: {reason}" + (f" (expected {metavar})" if metavar else "")
+    commands = next((line for line in rest if line.startswith("Available subcommands:")), "")
+    if commands:
+        message += "; " + " ".join(rest[rest.index(commands):]).split(" For full helptext")[0].lower()
+    suggestion = next((rest[i + 1].split()[0] for i, line in enumerate(rest[:-1]) if line == "Perhaps you meant:"), "")
+    if suggestion:
+        message += f"; did you mean {suggestion}?"
+    helps = re.findall(r"(amodal3d(?: [\w-]+)? --help)", text)
+    return message + f" (see {helps[-1]})" if helps else message
+
+
 def entrypoint(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
     if len(argv) >= 2 and argv[0] == "run" and not argv[1].startswith("-"):
         argv.insert(1, "--image")  # `amodal3d run photo.jpg --point X Y` (DESIGN.md)
-    command = tyro.cli(Commands, args=argv, prog="amodal3d", description="Occlusion-aware single-image-to-3D toolkit.")
+    if not debug:  # the promise is one line: library warnings are not for the user (--debug shows them)
+        warnings.simplefilter("ignore")
+        os.environ["PYTHONWARNINGS"] = "ignore"  # worker processes too
+    try:
+        command = parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
     try:
         return command.main()
     except UserError as exc:

@@ -8,6 +8,8 @@ import numpy as np
 
 from amodal3d.errors import UserError
 
+MIN_BOX_SIDE = 4.0  # pixels: GrabCut and SAM need a few pixels inside a box to model the object
+
 
 @dataclass
 class Prompt:
@@ -40,6 +42,8 @@ class Prompt:
             if not self.mask.any():
                 raise UserError("the mask is empty: it must mark the visible part of the object")
         for x, y in self.points:
+            if not (np.isfinite(x) and np.isfinite(y)):
+                raise UserError(f"point ({x:g}, {y:g}) is not a pair of finite numbers")
             if not (0 <= x < width and 0 <= y < height):
                 raise UserError(f"point ({x:g}, {y:g}) is outside the {width}x{height} image")
         if self.labels and len(self.labels) != len(self.points):
@@ -48,10 +52,32 @@ class Prompt:
             raise UserError("at least one point must be on the object (label 1)")
         if self.box is not None:
             x0, y0, x1, y1 = self.box
+            shown = f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g})"
+            if not np.isfinite(self.box).all():
+                raise UserError(f"{shown}: coordinates must be finite numbers")
             if not (x1 > x0 and y1 > y0):
-                raise UserError(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) must have x1 > x0 and y1 > y0")
+                raise UserError(f"{shown} must have x1 > x0 and y1 > y0")
             if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
-                raise UserError(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is outside the {width}x{height} image")
+                raise UserError(f"{shown} is outside the {width}x{height} image")
+            cx0, cy0, cx1, cy1 = self.clipped_box(width, height)
+            if min(cx1 - cx0, cy1 - cy0) < MIN_BOX_SIDE:
+                raise UserError(f"{shown} is {cx1 - cx0:g}x{cy1 - cy0:g} px inside the image; draw a box of at least "
+                                f"{MIN_BOX_SIDE:g}x{MIN_BOX_SIDE:g} px around the visible part")
+
+    def clipped_box(self, width: int, height: int) -> tuple[float, float, float, float]:
+        """The box clipped to the image [0, width] x [0, height]."""
+        x0, y0, x1, y1 = self.box
+        return max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1)
+
+    def scaled(self, scale: float, size: tuple[int, int] | None = None) -> "Prompt":
+        """The prompt on the image resized by ``scale`` (points and box scaled; a mask resized to ``size`` (W, H))."""
+        from amodal3d.io import resize_mask
+
+        if scale == 1.0 and (self.mask is None or size is None or self.mask.shape[::-1] == tuple(size)):
+            return self
+        return Prompt(points=[(x * scale, y * scale) for x, y in self.points], labels=list(self.labels),
+                      box=None if self.box is None else tuple(v * scale for v in self.box),
+                      mask=None if self.mask is None else resize_mask(self.mask, size))
 
     def point_labels(self) -> np.ndarray:
         return np.asarray(self.labels or [1] * len(self.points), np.int64)

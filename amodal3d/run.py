@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from amodal3d.io import atomic_dir, composite_on_white, write_json, write_png
+from amodal3d.io import composite_on_white, write_json, write_png
+from amodal3d.outputs import atomic_dir
 from amodal3d.prompts import Prompt
 
 RUN_STAGES = 4
@@ -78,10 +79,13 @@ def write_previews(mesh, cameras, folder: Path) -> list[str]:
 
 
 def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | None = None,
-        scene: Path | None = None, source: dict | None = None, progress=None) -> RunResult:
+        scene: Path | None = None, source: dict | None = None, progress=None, overwrite: bool = False,
+        original_size: tuple[int, int] | None = None) -> RunResult:
     """Complete the prompted object, reconstruct it and write OUT (see the module docstring). With ``scene`` (a
     rendered scene folder whose input image this is), the mesh is placed in the scene's frame and scored.
-    ``progress(i, n, stage)`` is called as each of the n stages starts."""
+    ``progress(i, n, stage)`` is called as each of the n stages starts. An earlier run's OUT is replaced (atomically)
+    only with ``overwrite``. ``original_size`` (W, H): the user's photo before it was downscaled to ``image``; the
+    completion folder then also has the masks at that size."""
     from amodal3d.completion import complete, write_completion
     from amodal3d.completion.frontend import check_image
     from metrics import evaluate_reconstruction, mask_iou
@@ -91,13 +95,13 @@ def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | No
     timings: dict[str, float] = {}
     progress = progress or (lambda i, n, stage: None)
     out = Path(out)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "run", replace=overwrite) as tmp:
         progress(1, RUN_STAGES, "completion")
         start = time.perf_counter()
         done = complete(image, prompt, method=settings.completion, samples=settings.samples, seed=settings.seed,
                         context=settings.context, sam_checkpoint=settings.sam_checkpoint,
                         sam_model=settings.sam_model, **settings.completion_options)
-        write_completion(done, tmp / "completion", source)
+        write_completion(done, tmp / "completion", source, original_size=original_size)
         timings["completion"] = time.perf_counter() - start
 
         progress(2, RUN_STAGES, "reconstruction")

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from amodal3d.errors import UserError
+from amodal3d.outputs import check_output, exclusive, prepare_resumable
 
 
 @dataclass
@@ -102,7 +103,8 @@ class Trainer:
         from amodal3d.completion.pix2gestalt import RESOLUTION, Pix2GestaltPipeline
 
         self.config = config
-        self.out = Path(config.out)
+        given_model = config.model if config.model != "tiny" and Path(config.model).exists() else None
+        self.out = check_output(config.out, "train", [config.pairs, given_model], resume=True)
         self.accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
         if config.model == "tiny":
             self.resolution = config.resolution or 64
@@ -190,8 +192,8 @@ class Trainer:
 
         steps = self.config.steps if steps is None else steps
         losses = []
-        self.out.mkdir(parents=True, exist_ok=True)
-        with open(self.out / "loss.jsonl", "a") as record:
+        prepare_resumable(self.out, "train")
+        with exclusive(self.out, "training run"), open(self.out / "loss.jsonl", "a") as record:
             while self.step < steps:
                 start = time.perf_counter()
                 for module in (self.pipe.unet, self.pipe.image_encoder, self.pipe.cc_projection):
@@ -215,14 +217,15 @@ class Trainer:
         """OUT/checkpoint (model + optimizer + step) and OUT/model, each replaced atomically."""
         import torch
 
-        from amodal3d.io import atomic_dir, write_json
+        from amodal3d.io import write_json
+        from amodal3d.outputs import atomic_dir
 
         for module in (self.pipe.unet, self.pipe.image_encoder, self.pipe.cc_projection):
             module.eval()
-        with atomic_dir(self.out / "checkpoint") as tmp:
+        with atomic_dir(self.out / "checkpoint", "train", replace=True) as tmp:
             self.pipe.save_pretrained(tmp / "model")
             torch.save({"optimizer": self.optimizer.state_dict(), "step": self.step}, tmp / "training_state.pt")
-        with atomic_dir(self.out / "model") as tmp:
+        with atomic_dir(self.out / "model", "train", replace=True) as tmp:
             self.pipe.save_pretrained(tmp)
         write_json(self.out / "train.json", {**asdict(self.config), "step": self.step,
                                              "resolution": self.resolution, "pairs_used": len(self.data["whole"])})

@@ -11,7 +11,8 @@ from typing import Literal
 import numpy as np
 
 from amodal3d.errors import UserError
-from amodal3d.io import atomic_dir, composite_on_white, write_json, write_png
+from amodal3d.io import composite_on_white, write_json, write_png
+from amodal3d.outputs import atomic_dir, check_output, exclusive, prepare_resumable
 from blender_scenes import scene_format as fmt
 from blender_scenes.objects import LoadedObject, bundled_names, load_object, resolve_objects
 from blender_scenes.sampler import SceneConfig, SceneSample, sample_scene
@@ -126,7 +127,7 @@ def scene_metadata(sample: SceneSample, rendered: RenderedScene, config: SceneCo
 
 
 def write_scene(folder: Path, sample: SceneSample, rendered: RenderedScene, meta: dict) -> None:
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, "scene") as tmp:
         write_png(tmp / fmt.INPUT, rendered.input_rgb)
         write_png(tmp / fmt.MODAL_MASK, rendered.modal)
         write_png(tmp / fmt.AMODAL_MASK, rendered.amodal)
@@ -239,8 +240,13 @@ def render_scenes(objects: list[str], num: int, seed: int, out: Path, config: Sc
         raise UserError(f"--samples must be at least 1, got {render.samples}")
     if workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
-    out = Path(out)
+    out = check_output(out, "render-scenes", [p for p in [*objects, *(occluders or [])] if Path(p).exists()],
+                       resume=True)
     todo = [i for i in range(num) if not fmt.is_complete(out / f"scene_{i:04d}")]
+    foreign = [out / f"scene_{i:04d}" for i in todo if (out / f"scene_{i:04d}").exists()]
+    if foreign:
+        raise UserError(f"{foreign[0]} exists but is not a complete scene (not written by render-scenes): move it "
+                        "away; nothing was rendered")
     workers = min(workers, len(todo)) if todo else 1
     job = _Job(objects, occluders, seed, out, config, render)
     # Objects are loaded (and bad ones reported) before any output or worker process exists.
@@ -248,9 +254,23 @@ def render_scenes(objects: list[str], num: int, seed: int, out: Path, config: Sc
     if maker is None and todo:
         for asset in resolve_objects(objects):
             load_object(asset)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_resumable(out, "render-scenes")
+    with exclusive(out, "render-scenes run"):
+        reports = _render_todo(job, maker, todo, num, workers, progress)
+    ordered = [reports[i] for i in range(num)]
+    failed = [asdict(r) for r in ordered if not r.ok]
+    failed_path = out / "failed_scenes.json"
+    if failed:
+        write_json(failed_path, failed)
+    elif failed_path.exists():
+        failed_path.unlink()
+    return ordered
+
+
+def _render_todo(job: _Job, maker, todo: list[int], num: int, workers: int, progress: bool) -> dict:
     from tqdm import tqdm
 
+    render = job.render
     reports = {i: SceneReport(f"scene_{i:04d}", True, 0.0, reason="exists") for i in range(num) if i not in todo}
     bar = tqdm(total=num, initial=num - len(todo), desc="scenes", unit="scene", disable=not progress,
                file=sys.stderr)
@@ -281,11 +301,4 @@ def render_scenes(objects: list[str], num: int, seed: int, out: Path, config: Sc
         finally:
             maker.renderer.close()
     bar.close()
-    ordered = [reports[i] for i in range(num)]
-    failed = [asdict(r) for r in ordered if not r.ok]
-    failed_path = out / "failed_scenes.json"
-    if failed:
-        write_json(failed_path, failed)
-    elif failed_path.exists():
-        failed_path.unlink()
-    return ordered
+    return reports

@@ -103,16 +103,16 @@ def build_lpips(net: str = "vgg"):
 
 def load_lpips(net: str = "vgg", weights: str | Path | None = None, lin_weights: str | Path | None = None):
     """An eval-mode LPIPS network with real weights, or :class:`LPIPSUnavailable`."""
-    import torch
+    from amodal3d.checkpoints import load_checkpoint
 
     backbone, heads = backbone_path(net, weights), linear_heads_path(net, lin_weights)
     model = build_lpips(net)
-    state = torch.load(backbone, map_location="cpu", weights_only=True)
+    state = load_checkpoint(backbone)
     features = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
     if not features:
         raise LPIPSUnavailable(f"LPIPS unavailable: {backbone} holds no torchvision '{net}' features.* tensors")
     model.features.load_state_dict(features)
-    lin_state = torch.load(heads, map_location="cpu", weights_only=True)
+    lin_state = load_checkpoint(heads)
     model.lins.load_state_dict({f"{k[3]}.weight": v for k, v in lin_state.items() if k.startswith("lin")})
     return model.eval()
 

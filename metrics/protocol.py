@@ -56,18 +56,11 @@ def load_mesh(mesh):
     """A trimesh.Trimesh, or a path to any mesh trimesh reads (scenes are merged into one mesh)."""
     import trimesh
 
+    from amodal3d.io import check_mesh, load_mesh as read_mesh
+
     if isinstance(mesh, trimesh.Trimesh):
-        return mesh
-    path = Path(mesh)
-    if not path.is_file():
-        raise UserError(f"{path}: mesh file not found")
-    try:
-        loaded = trimesh.load(str(path), force="mesh", process=False)
-    except Exception as exc:
-        raise UserError(f"{path}: cannot read mesh ({type(exc).__name__}: {exc})") from None
-    if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
-        raise UserError(f"{path}: no triangles in mesh")
-    return loaded
+        return check_mesh(mesh, "the predicted mesh")
+    return read_mesh(mesh)
 
 
 def gt_points(scene: Scene, voxel: float = VOXEL_SIZE) -> np.ndarray:

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from amodal3d.errors import UserError
-from amodal3d.io import atomic_dir, write_json, write_png
+from amodal3d.io import MIN_IMAGE_SIDE, write_json, write_png
+from amodal3d.outputs import atomic_dir
 from recon.base import ReconInput, ReconResult, View, get_reconstructor
 from recon.cameras import syncdreamer_input, syncdreamer_input_camera
 from recon.export import nerfstudio_transforms, sdfstudio_meta, write_meshes
@@ -39,6 +40,8 @@ def make_inputs(rgba: np.ndarray, scene: Path | None = None, elevation_deg: floa
                 with_ring: bool = False) -> ReconInput:
     """Place the view: with a rendered scene, its input camera (the benchmark frame); otherwise SyncDreamer's
     framing (object cropped to 200 px on 256, camera at radius 1.5, the given elevation, default 0)."""
+    if min(rgba.shape[:2]) < MIN_IMAGE_SIDE:
+        raise UserError(f"the image is too small ({rgba.shape[1]}x{rgba.shape[0]}; at least {MIN_IMAGE_SIDE} px a side)")
     if not (rgba[..., 3] >= 0.5).any():
         raise UserError("the object's mask is empty: nothing to reconstruct")
     ring: list[View] = []
@@ -62,10 +65,11 @@ def reconstruct(inputs: ReconInput, method: str | None = None, seed: int = 0, **
     return get_reconstructor(method or DEFAULT_METHOD, **options).reconstruct(inputs, seed=seed)
 
 
-def write_reconstruction(result: ReconResult, out: Path, meta: dict | None = None) -> Path:
-    """mesh.glb / mesh.obj / mesh.ply, recon.json, and views/ with transforms.json and meta_data.json if any."""
+def write_reconstruction(result: ReconResult, out: Path, meta: dict | None = None, overwrite: bool = False) -> Path:
+    """mesh.glb / mesh.obj / mesh.ply, recon.json, and views/ with transforms.json and meta_data.json if any
+    (written whole, atomically; an earlier reconstruction folder is replaced only with ``overwrite``)."""
     start = time.perf_counter()
-    with atomic_dir(Path(out)) as tmp:
+    with atomic_dir(Path(out), "reconstruct", replace=overwrite) as tmp:
         write_meshes(result.mesh, tmp)
         info = {"version": 1, **result.info, **(meta or {}), "vertices": int(len(result.mesh.vertices)),
                 "faces": int(len(result.mesh.faces)), "watertight": bool(result.mesh.is_watertight)}

@@ -15,6 +15,7 @@ from amodal3d.bench import BenchOptions, run_bench, select_configs
 from amodal3d.bench.results import ResultsLog
 from amodal3d.bench.summary import bucket_of, mask_table, recon_table
 from amodal3d.errors import UserError
+from amodal3d.outputs import prepare_resumable
 from tests.synthetic import make_scene_set
 
 FAST = ["mask/*", "recon/inflate/completion_gt/*"]  # 7 rows per scene, one reconstruction each
@@ -140,7 +141,7 @@ def test_ray_on_a_local_instance_gives_the_same_rows(reference, scenes, tmp_path
 
 
 def test_a_failing_row_is_reported_and_retried(scenes, tmp_path):
-    out = tmp_path / "fail"
+    out = prepare_resumable(tmp_path / "fail", "bench")  # an earlier run's folder with a corrupt cached stage
     work = out / "work" / "scene_0000"
     work.mkdir(parents=True)
     (work / "modal_est.png").write_bytes(b"not a png")  # a corrupt cached stage

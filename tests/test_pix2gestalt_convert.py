@@ -13,6 +13,7 @@ from amodal3d.cli import entrypoint
 from amodal3d.completion.pix2gestalt import Pix2GestaltPipeline
 from amodal3d.completion.pix2gestalt_convert import convert_pix2gestalt, convert_state_dict
 from amodal3d.errors import UserError
+from amodal3d.outputs import MARKER
 from tests.tiny_diffusion import ldm_betas, reference_layout, save_lightning_checkpoint, synthetic_pix2gestalt_state
 
 
@@ -143,7 +144,7 @@ def test_cli_converts_a_lightning_checkpoint_into_a_loadable_folder(tmp_path, st
     out = tmp_path / "pix2gestalt-diffusers"
     assert entrypoint(["convert-pix2gestalt", str(ckpt), str(out)]) == 0
     assert "686 UNet (ema)" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == ["cc_projection", "conversion.json", "image_encoder",
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "cc_projection", "conversion.json", "image_encoder",
                                                      "model_index.json", "scheduler", "unet", "vae"]
     assert list(out.rglob("*.safetensors")) and not list(out.rglob("*.bin"))
     pipe = Pix2GestaltPipeline.from_pretrained(str(out))

@@ -13,12 +13,22 @@ FILES = ("__init__.py", "blender_manifest.toml")
 
 
 def build_addon(out: Path) -> Path:
-    """Write the installable zip (one top-level folder, as both of Blender's installers accept)."""
+    """Write the installable zip (one top-level folder, as both of Blender's installers accept), atomically."""
+    from amodal3d.io import replacing
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+    with replacing(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in FILES:
             archive.write(SOURCE / name, f"{PACKAGE}/{name}")
-    tmp.replace(out)
     return out
+
+
+def is_addon_zip(path: Path) -> bool:
+    """True for a zip this module wrote (every entry under the add-on's folder)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return bool(names) and all(name.startswith(f"{PACKAGE}/") for name in names)

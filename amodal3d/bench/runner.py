@@ -21,6 +21,7 @@ from amodal3d.bench.results import ResultsLog, append_jsonl
 from amodal3d.bench.scene_job import BenchOptions
 from amodal3d.errors import UserError
 from amodal3d.io import write_json
+from amodal3d.outputs import check_output, exclusive, prepare_resumable
 
 SETTINGS_THAT_CHANGE_ROWS = ("seed", "samples", "sam_checkpoint", "sam_model", "lpips_net")
 
@@ -45,6 +46,8 @@ def find_scenes(folder: Path, limit: int | None = None) -> list[Path]:
         scenes = [folder]  # a single scene folder
     if not scenes:
         raise UserError(f"{folder}: no rendered scenes (run amodal3d render-scenes first)")
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit must be at least 1, got {limit}")
     return scenes[:limit] if limit else scenes
 
 
@@ -79,13 +82,8 @@ def run_bench(scenes: Path, out: Path, completions: list[str] | None = None, rec
               ray_address: str | None = None, limit: int | None = None, progress: bool = True,
               report: bool = True) -> BenchRun:
     """Run (or resume) a benchmark. ``workers``: local processes (0 = one per core, 1 = in this process);
-    ``ray_address``: run scenes as Ray tasks instead ("local", "auto" or "ray://host:port")."""
-    from tqdm import tqdm
-
-    from amodal3d.bench import engines
-    from amodal3d.bench.report import write_report
-    from amodal3d.bench.summary import write_summary
-
+    ``ray_address``: run scenes as Ray tasks instead ("local", "auto" or "ray://host:port"). A second run on the
+    same ``out`` is refused while this one holds it."""
     start = time.perf_counter()
     completions = ["classical"] if completions is None else list(completions)
     recons = ["inflate"] if recons is None else list(recons)
@@ -95,8 +93,21 @@ def run_bench(scenes: Path, out: Path, completions: list[str] | None = None, rec
         raise UserError(f"{options.sam_checkpoint}: SAM checkpoint not found")
     chosen = select_configs(completions, recons, configs)
     scene_dirs = find_scenes(scenes, limit)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output(out, "bench", [scenes, options.sam_checkpoint, options.lpips_weights], resume=True)
+    prepare_resumable(out, "bench")
+    with exclusive(out, "bench run"):
+        return _run_locked(scenes, out, completions, recons, chosen, scene_dirs, options, workers, ray_address,
+                           progress, report, start)
+
+
+def _run_locked(scenes, out, completions, recons, chosen, scene_dirs, options, workers, ray_address, progress,
+                report, start) -> BenchRun:
+    from tqdm import tqdm
+
+    from amodal3d.bench import engines
+    from amodal3d.bench.report import write_report
+    from amodal3d.bench.summary import write_summary
+
     _check_settings(out, options)
     write_json(out / "bench.json", {"version": 1, "scenes": str(Path(scenes).resolve()), "options": asdict(options),
                                     "completions": completions, "recons": recons,

@@ -16,7 +16,7 @@ from amodal3d.bench.configs import COMPLETION_INPUTS, MASK_TABLE, BenchConfig
 from amodal3d.completion.base import cached_completer
 from amodal3d.completion.baselines import BASELINES
 from amodal3d.errors import UserError
-from amodal3d.io import composite_on_white, read_mask, write_png_atomic
+from amodal3d.io import composite_on_white, read_mask, replacing, write_png_atomic
 from blender_scenes import scene_format as fmt
 
 PREVIEW_VIEWS = (0, 4, 8, 12)
@@ -85,7 +85,7 @@ class SceneJob:
                 result = complete(self.image, Prompt(mask=self.modal(source)),
                                   method=cached_completer(method, self.options.completion_options.get(method, {})),
                                   samples=self.options.samples, seed=self.options.seed)
-                write_completion(result, folder, {"scene": str(self.scene.folder)})
+                write_completion(result, folder, {"scene": str(self.scene.folder)}, overwrite=True)
             done = read_completion(folder)
             rgba = whole_view(done["sample_images"][0], done["amodal_mask"])
             self._completions[key] = (rgba, done["amodal_mask"], folder)
@@ -150,9 +150,8 @@ class SceneJob:
                "faces": int(len(result.mesh.faces)), "artifact": self._relative(preview)}
         if self.options.keep_meshes:
             mesh_path = folder / f"{slug}.glb"
-            tmp = mesh_path.with_name(mesh_path.stem + ".tmp.glb")
-            result.mesh.export(tmp)
-            tmp.replace(mesh_path)
+            with replacing(mesh_path) as tmp:
+                result.mesh.export(tmp)
             row["mesh"] = self._relative(mesh_path)
         return row
 

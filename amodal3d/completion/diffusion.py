@@ -7,6 +7,7 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
+from amodal3d.checkpoints import verify_weights_folder
 from amodal3d.errors import UserError
 
 # Faster samplers a user can pick instead of the paper's DDIM (diffusers class names).
@@ -68,6 +69,7 @@ def load_component(loader: Callable, weights: str, what: str, **kwargs):
     """``loader(weights, **kwargs)`` (a ``from_pretrained``); any failure is one UserError saying what to give."""
     if looks_like_path(weights) and not Path(weights).expanduser().exists():
         raise UserError(f"could not load {what}: no such folder '{weights}'")
+    verify_weights_folder(weights)  # a .bin in the folder is a pickle: opened by our safe loader first
     try:
         return loader(weights, **kwargs)
     except (OSError, ValueError, EnvironmentError) as exc:

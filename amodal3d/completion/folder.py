@@ -7,17 +7,22 @@ from pathlib import Path
 
 import numpy as np
 
-from amodal3d.io import atomic_dir, read_mask, write_json, write_png
+from amodal3d.io import read_mask, resize_mask, write_json, write_png
+from amodal3d.outputs import atomic_dir
 
 COMPLETION_JSON = "completion.json"
+FULLRES_AMODAL, FULLRES_MODAL = "amodal_mask_fullres.png", "modal_mask_fullres.png"  # at the original size
 
 
 def sample_name(i: int) -> str:
     return f"sample_{i:03d}.png"
 
 
-def write_completion(result, out: Path, extra: dict | None = None) -> Path:
-    """Write a :class:`CompletionResult` to ``out`` (replaced whole, never half-written)."""
+def write_completion(result, out: Path, extra: dict | None = None, overwrite: bool = False,
+                     original_size: tuple[int, int] | None = None) -> Path:
+    """Write a :class:`CompletionResult` to ``out`` (whole or not at all; an earlier completion folder is replaced
+    only with ``overwrite``). ``original_size`` (W, H): the user's image before it was downscaled to the working
+    resolution; the masks are also written at that size (``*_fullres.png``)."""
     h, w = result.modal_mask.shape
     meta = {
         "version": 1,
@@ -35,12 +40,18 @@ def write_completion(result, out: Path, extra: dict | None = None) -> Path:
         **({"sample_info": result.sample_info} if any(result.sample_info) else {}),
         **(extra or {}),
     }
-    with atomic_dir(Path(out)) as tmp:
+    fullres = original_size is not None and tuple(original_size) != (w, h)
+    if fullres:
+        meta["original_size"] = list(original_size)
+    with atomic_dir(Path(out), "complete", replace=overwrite) as tmp:
         for i, sample in enumerate(result.samples):
             write_png(tmp / sample_name(i), sample)
         write_png(tmp / "amodal_mask.png", result.amodal_mask)
         write_png(tmp / "amodal_prob.png", result.amodal_prob)
         write_png(tmp / "modal_mask.png", result.modal_mask)
+        if fullres:
+            write_png(tmp / FULLRES_AMODAL, resize_mask(result.amodal_mask, original_size))
+            write_png(tmp / FULLRES_MODAL, resize_mask(result.modal_mask, original_size))
         write_json(tmp / COMPLETION_JSON, meta)
     return Path(out)
 

@@ -10,7 +10,7 @@ import numpy as np
 from amodal3d.completion.base import CanvasInput, Completer, get_completer
 from amodal3d.errors import UserError
 from amodal3d.framing import Frame, mask_from_alpha, mask_from_white
-from amodal3d.io import composite_on_white
+from amodal3d.io import MIN_IMAGE_SIDE, composite_on_white
 from amodal3d.prompts import Prompt
 from amodal3d.segmenters import modal_mask
 from amodal3d.vote import vote
@@ -43,8 +43,9 @@ def check_image(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] not in (3, 4):
         raise UserError(f"expected an RGB image (H, W, 3), got shape {image.shape}")
-    if image.shape[0] < 8 or image.shape[1] < 8:
-        raise UserError(f"image is too small ({image.shape[1]}x{image.shape[0]})")
+    if min(image.shape[:2]) < MIN_IMAGE_SIDE:
+        raise UserError(f"the image is too small ({image.shape[1]}x{image.shape[0]}; at least {MIN_IMAGE_SIDE} px a "
+                        "side)")
     image = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
     if image.shape[2] == 4:
         image = composite_on_white(image)

@@ -18,7 +18,8 @@ from amodal3d.checkpoints import load_checkpoint, state_dict_of
 from amodal3d.completion.diffusion import require
 from amodal3d.completion.pix2gestalt import LATENT_SCALE, RESOLUTION, SCHEDULER_CONFIG
 from amodal3d.errors import UserError
-from amodal3d.io import atomic_dir, write_json
+from amodal3d.io import write_json
+from amodal3d.outputs import atomic_dir
 
 UNET = "model.diffusion_model."
 EMA = "model_ema."
@@ -259,14 +260,14 @@ def convert_state_dict(state: dict, ema: bool | None = None, num_heads: int = 8,
 
 
 def convert_pix2gestalt(checkpoint: str | Path, out: str | Path, ema: bool | None = None, num_heads: int = 8,
-                        dtype: str = "float32") -> ConversionReport:
+                        dtype: str = "float32", overwrite: bool = False) -> ConversionReport:
     """Convert ``checkpoint`` (.ckpt, read safely) into the diffusers folder ``out`` (safetensors, written
     atomically), with ``conversion.json`` saying what was converted and what was left out."""
     if dtype not in ("float32", "float16", "bfloat16"):
         raise UserError(f"dtype must be float32, float16 or bfloat16, got '{dtype}'")
     state = state_dict_of(load_checkpoint(checkpoint))
     pipe, report = convert_state_dict(state, ema=ema, num_heads=num_heads, dtype=dtype)
-    with atomic_dir(Path(out)) as tmp:
+    with atomic_dir(Path(out), "convert-pix2gestalt", replace=overwrite) as tmp:
         pipe.save_pretrained(tmp)
         write_json(tmp / "conversion.json", {"source": str(checkpoint), "dtype": dtype, **asdict(report)})
     return report

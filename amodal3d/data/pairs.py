@@ -24,7 +24,8 @@ from scipy import ndimage
 
 from amodal3d.data.paste import cut_out, paste_occluder
 from amodal3d.errors import UserError
-from amodal3d.io import atomic_dir, read_image, read_mask, write_png
+from amodal3d.io import read_image, read_mask, write_png
+from amodal3d.outputs import atomic_dir
 
 LAYOUT = ("occlusion", "whole", "whole_mask", "visible_object_mask")
 
@@ -171,10 +172,11 @@ def with_pasted_occluder(pair: Pair, cut_outs: list[tuple], rng: np.random.Gener
                 {**pair.source, "pasted": True, "occlusion_ratio": float(1 - case.visible_mask.sum() / area)})
 
 
-def write_pairs(pairs: Iterable[Pair], out: Path) -> int:
-    """Write pairs in pix2gestalt's layout (the folder replaced whole, atomically); the number written."""
+def write_pairs(pairs: Iterable[Pair], out: Path, overwrite: bool = False) -> int:
+    """Write pairs in pix2gestalt's layout (written whole, atomically; an earlier pairs folder is replaced only with
+    ``overwrite``); the number written."""
     count = 0
-    with atomic_dir(Path(out)) as tmp:
+    with atomic_dir(Path(out), "make-pairs", replace=overwrite) as tmp:
         for name in LAYOUT:
             (tmp / name).mkdir()
         with open(tmp / "pairs.jsonl", "w") as manifest:
@@ -193,7 +195,7 @@ def write_pairs(pairs: Iterable[Pair], out: Path) -> int:
 
 def make_pairs(out: Path, scenes: Path | None = None, coco: Path | None = None, images: Path | None = None,
                depth: Path | None = None, depth_kind: str = "depth", seed: int = 0, occlusion=(0.2, 0.8),
-               pasted: int = 0) -> int:
+               pasted: int = 0, overwrite: bool = False) -> int:
     """Pairs from rendered scenes and/or an annotated image set, written to ``out``; the number of pairs.
     ``pasted``: also this many variants of each scene pair, another scene's whole object pasted over it."""
     if scenes is None and coco is None:
@@ -223,7 +225,7 @@ def make_pairs(out: Path, scenes: Path | None = None, coco: Path | None = None, 
                 yield from pairs_from_instances(image, masks, depth_map, pool, rng, occlusion,
                                                 source={"image": name})
 
-    return write_pairs(generate(), out)
+    return write_pairs(generate(), out, overwrite)
 
 
 def read_pairs(folder: Path) -> list[dict]:

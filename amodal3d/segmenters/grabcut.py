@@ -20,7 +20,7 @@ def segment_with_grabcut(image: np.ndarray, prompt: Prompt, iterations: int = 5)
     labels = prompt.point_labels()
     positives = [p for p, l in zip(prompt.points, labels) if l == 1]
     if prompt.box is not None:
-        x0, y0, x1, y1 = [int(round(v)) for v in prompt.box]
+        x0, y0, x1, y1 = [int(round(v)) for v in prompt.clipped_box(w, h)]
     else:
         half = min(h, w) // 4
         xs, ys = [p[0] for p in positives], [p[1] for p in positives]
@@ -30,6 +30,11 @@ def segment_with_grabcut(image: np.ndarray, prompt: Prompt, iterations: int = 5)
     inside[y0:y1, x0:x1] = True
     seeds[~inside] = cv2.GC_BGD
     seeds[inside] = cv2.GC_PR_FGD
+    if not (seeds == cv2.GC_BGD).any():  # a box over the whole image: its border is the background GrabCut needs
+        ring = max(1, int(round(min(h, w) * 0.02)))
+        border = np.ones((h, w), bool)
+        border[ring:-ring, ring:-ring] = False
+        seeds[border] = cv2.GC_PR_BGD
     for (x, y), label in zip(prompt.points, labels):
         cv2.circle(seeds, (int(x), int(y)), radius, int(cv2.GC_FGD if label == 1 else cv2.GC_BGD), -1)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)

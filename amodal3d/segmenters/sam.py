@@ -23,10 +23,15 @@ def build_sam(model_type: str = "vit_b", checkpoint: str | Path | None = None):
     if checkpoint is not None and not Path(checkpoint).is_file():
         raise UserError(f"SAM checkpoint {checkpoint} not found (download sam_{model_type}_*.pth from the "
                         "segment-anything release page and pass its path)")
-    try:
-        return sam_model_registry[model_type](checkpoint=None if checkpoint is None else str(checkpoint)).eval()
-    except RuntimeError as exc:  # a checkpoint of another model type or a broken file
-        raise UserError(f"cannot load SAM {model_type} from {checkpoint}: {str(exc).splitlines()[0]}") from None
+    model = sam_model_registry[model_type](checkpoint=None)
+    if checkpoint is not None:
+        from amodal3d.checkpoints import load_checkpoint, state_dict_of
+
+        try:  # our loader, never segment-anything's own torch.load: a checkpoint is untrusted input
+            model.load_state_dict(state_dict_of(load_checkpoint(checkpoint)), strict=True)
+        except RuntimeError as exc:  # a checkpoint of another model type
+            raise UserError(f"cannot load SAM {model_type} from {checkpoint}: {str(exc).splitlines()[0]}") from None
+    return model.eval()
 
 
 def segment_with_sam(image: np.ndarray, prompt: Prompt, checkpoint=None, model_type: str = "vit_b",
