@@ -16,9 +16,9 @@ from typing import Annotated, Literal, Union
 
 import tyro
 
-from amodal3d.errors import UserError
-from amodal3d.io import MAX_SIDE
-from amodal3d.outputs import check_output, check_output_file, prepare_resumable
+from amodal3d.core.errors import UserError
+from amodal3d.core.io import MAX_SIDE
+from amodal3d.core.outputs import check_output, check_output_file, prepare_resumable
 from blender_scenes.generate import RenderConfig
 from blender_scenes.sampler import SceneConfig
 
@@ -45,7 +45,7 @@ class RenderScenes:
     """Render in this many processes (2 on a 2-core machine is about 15% faster; Cycles threads are split)."""
 
     def main(self) -> int:
-        from blender_scenes.contact_sheet import contact_sheet
+        from amodal3d.contact_sheet import contact_sheet
         from blender_scenes.generate import render_scenes
 
         reports = render_scenes(self.objects, self.num, self.seed, self.out, self.scene, self.render,
@@ -140,11 +140,11 @@ class PromptedInput:
 def image_and_prompt(image_path: Path | None, point, box, mask: Path | None, scene: Path | None,
                      max_side: int | None = None) -> PromptedInput:
     """The input image (downscaled while decoding to ``max_side``) and the prompt moved onto it."""
-    from amodal3d.io import load_image, read_mask
-    from amodal3d.prompts import Prompt
+    from amodal3d.core.io import load_image, read_mask
+    from amodal3d.core.prompts import Prompt
 
     if scene is not None:
-        from blender_scenes import scene_format as fmt
+        from amodal3d.core.formats import scene as fmt
 
         if image_path is not None or point is not None or box is not None or mask is not None:
             raise UserError("--scene takes its image and visible mask from the scene: give no --image or prompt")
@@ -270,8 +270,8 @@ class Complete(PromptedImage, BackendWeights):
 
     def main(self) -> int:
         from amodal3d.completion import complete, write_completion
-        from amodal3d.io import read_mask, resize_mask
-        from blender_scenes.scene_format import OCCLUDER_MASK
+        from amodal3d.core.formats.scene import OCCLUDER_MASK
+        from amodal3d.core.io import read_mask, resize_mask
 
         self.check_out("complete", self.occluder_mask, self.sam_checkpoint)
         given = self.image_and_prompt()
@@ -360,8 +360,9 @@ class Reconstruct:
     """Replace an earlier output of this command in --out (atomically; nothing else is ever replaced)."""
 
     def main(self) -> int:
-        from amodal3d.io import read_image_rgba
-        from recon.pipeline import make_inputs, reconstruct, view_from_completion, write_reconstruction
+        from amodal3d.core.formats.reconstruction import write_reconstruction
+        from amodal3d.core.io import read_image_rgba
+        from recon.pipeline import make_inputs, reconstruct, view_from_completion
 
         if (self.completion is None) == (self.image is None):
             raise UserError("give exactly one of --completion DIR or --image RGBA.png")
@@ -477,12 +478,12 @@ class Demo:
 
     def main(self) -> int:
         from amodal3d.completion import complete, write_completion
+        from amodal3d.contact_sheet import completion_sheet, contact_sheet
+        from amodal3d.core.formats import scene as fmt
+        from amodal3d.core.io import write_png
+        from amodal3d.core.prompts import Prompt
         from amodal3d.data.examples import occluded_coffee_cup
-        from amodal3d.io import write_png
-        from amodal3d.prompts import Prompt
         from amodal3d.run import RunSettings, run
-        from blender_scenes import scene_format as fmt
-        from blender_scenes.contact_sheet import completion_sheet, contact_sheet
         from blender_scenes.generate import render_scenes
 
         check_output(self.out, "demo", resume=True)
@@ -550,7 +551,7 @@ class Recognize(BackendWeights):
     """Replace an earlier output of this command in --out (atomically; nothing else is ever replaced)."""
 
     def main(self) -> int:
-        from amodal3d.io import write_json
+        from amodal3d.core.io import write_json
         from amodal3d.recognition import ZeroShotCLIP, recognition_accuracy, scene_cases
 
         if self.out is not None:

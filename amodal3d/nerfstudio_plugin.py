@@ -23,8 +23,8 @@ from nerfstudio.data.dataparsers.base_dataparser import DataParser, DataParserCo
 from nerfstudio.data.scene_box import SceneBox
 from nerfstudio.plugins.registry_dataparser import DataParserSpecification
 
-from recon.cameras import opencv_to_opengl
-from recon.export import read_multiview
+from amodal3d.core.cameras import opencv_to_opengl
+from amodal3d.core.formats.reconstruction import read_multiview
 
 
 @dataclass

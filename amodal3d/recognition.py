@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from amodal3d.completion.diffusion import load_component, pick_device, require
-from amodal3d.errors import UserError
-from amodal3d.io import as_rgb
+from amodal3d.core.errors import UserError
+from amodal3d.core.io import as_rgb
 
 TEMPLATE = "a photo of a {}."
 
@@ -100,8 +100,8 @@ def scene_cases(folder, method: str | None = None, samples: int = 1, seed: int =
     from pathlib import Path
 
     from amodal3d.completion import complete
-    from amodal3d.prompts import Prompt
-    from blender_scenes.scene_format import INPUT, MODAL_MASK, OCCLUDER_MASK, Scene
+    from amodal3d.core.formats.scene import INPUT, MODAL_MASK, OCCLUDER_MASK, Scene
+    from amodal3d.core.prompts import Prompt
 
     folder = Path(folder)
     paths = sorted(p for p in folder.glob("scene_*") if (p / "scene.json").is_file())

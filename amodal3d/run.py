@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from amodal3d.io import composite_on_white, write_json, write_png
-from amodal3d.outputs import atomic_dir
-from amodal3d.prompts import Prompt
+from amodal3d.core.io import composite_on_white, write_json, write_png
+from amodal3d.core.outputs import atomic_dir
+from amodal3d.core.prompts import Prompt
 
 RUN_STAGES = 4
 PREVIEW_VIEWS = 8
@@ -52,7 +52,7 @@ class RunResult:
 
 def preview_cameras(inputs) -> list:
     """An orbit around the object at the input camera's distance, starting at the input view's azimuth."""
-    from recon.cameras import orbit_camera
+    from amodal3d.core.cameras import orbit_camera
 
     cam = inputs.view.camera
     centre = cam.center
@@ -65,7 +65,7 @@ def preview_cameras(inputs) -> list:
 def write_previews(mesh, cameras, folder: Path) -> list[str]:
     from PIL import Image
 
-    from recon.render import render_mesh
+    from amodal3d.core.render import render_mesh
 
     folder.mkdir(parents=True, exist_ok=True)
     frames, names = [], []
@@ -88,8 +88,9 @@ def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | No
     completion folder then also has the masks at that size."""
     from amodal3d.completion import complete, write_completion
     from amodal3d.completion.frontend import check_image
+    from amodal3d.core.formats.reconstruction import write_reconstruction
     from metrics import evaluate_reconstruction, mask_iou
-    from recon.pipeline import make_inputs, reconstruct, whole_view, write_reconstruction
+    from recon.pipeline import make_inputs, reconstruct, whole_view
 
     settings = settings or RunSettings()
     timings: dict[str, float] = {}
@@ -120,7 +121,7 @@ def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | No
         progress(4, RUN_STAGES, "scoring" if scene is not None else "writing")
         metrics = None
         if scene is not None:
-            from blender_scenes import scene_format as fmt
+            from amodal3d.core.formats import scene as fmt
 
             start = time.perf_counter()
             opened = fmt.Scene.open(scene)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from amodal3d.errors import UserError
-from amodal3d.outputs import check_output, exclusive, prepare_resumable
+from amodal3d.core.errors import UserError
+from amodal3d.core.outputs import check_output, exclusive, prepare_resumable
 
 
 @dataclass
@@ -76,8 +76,8 @@ def tiny_model(resolution: int, width: int = 32, seed: int = 0, prediction: str 
 def framed_pairs(pairs: Path, resolution: int, context: float) -> dict:
     """All pairs on the front end's canvas: occlusion, whole (on white) as float16 (N, 3, S, S) in [-1, 1], visible
     mask as (N, 1, S, S) in {-1, 1}."""
+    from amodal3d.core.framing import Frame
     from amodal3d.data.pairs import load_pair, read_pairs
-    from amodal3d.framing import Frame
 
     rows = read_pairs(pairs)
     out = {"occlusion": [], "whole": [], "visible": []}
@@ -217,8 +217,8 @@ class Trainer:
         """OUT/checkpoint (model + optimizer + step) and OUT/model, each replaced atomically."""
         import torch
 
-        from amodal3d.io import write_json
-        from amodal3d.outputs import atomic_dir
+        from amodal3d.core.io import write_json
+        from amodal3d.core.outputs import atomic_dir
 
         for module in (self.pipe.unet, self.pipe.image_encoder, self.pipe.cc_projection):
             module.eval()
@@ -231,8 +231,8 @@ class Trainer:
                                              "resolution": self.resolution, "pairs_used": len(self.data["whole"])})
 
     def resume(self, folder: Path) -> None:
-        from amodal3d.checkpoints import load_checkpoint
         from amodal3d.completion.pix2gestalt import Pix2GestaltPipeline
+        from amodal3d.core.checkpoints import load_checkpoint
 
         saved = Pix2GestaltPipeline.from_pretrained(str(folder / "model"))
         for name in ("unet", "image_encoder", "cc_projection"):

@@ -22,10 +22,10 @@ import numpy as np
 
 from amodal3d.completion import complete
 from amodal3d.completion.baselines import convex_hull_mask
+from amodal3d.core.formats.scene import AMODAL_MASK, INPUT, MODAL_MASK, Scene
+from amodal3d.core.prompts import Prompt
 from amodal3d.data.labelme import LABELME_EXAMPLES, read_labelme
 from amodal3d.data.paste import cut_out, paste_occluder
-from amodal3d.prompts import Prompt
-from blender_scenes.scene_format import AMODAL_MASK, INPUT, MODAL_MASK, Scene
 from metrics import mask_iou
 
 BUCKETS = ((0.2, 0.5), (0.5, 0.8))

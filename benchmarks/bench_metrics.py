@@ -17,7 +17,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 import metrics
-from blender_scenes.scene_format import Scene
+from amodal3d.core.formats.scene import Scene
 
 
 def timed(fn, repeat: int = 3) -> tuple[float, object]:

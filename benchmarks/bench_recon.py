@@ -18,8 +18,8 @@ import numpy as np
 
 import metrics
 from amodal3d.completion import complete
-from amodal3d.prompts import Prompt
-from blender_scenes import scene_format as fmt
+from amodal3d.core.formats import scene as fmt
+from amodal3d.core.prompts import Prompt
 from recon.base import ReconInput, View
 from recon.pipeline import reconstruct
 

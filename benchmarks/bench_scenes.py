@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from blender_scenes import scene_format as fmt
+from amodal3d.core.formats import scene as fmt
 from blender_scenes.generate import RenderConfig, render_scenes
 from blender_scenes.sampler import SceneConfig
 

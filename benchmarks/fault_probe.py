@@ -42,8 +42,8 @@ class Case:
 
 
 def photo(tmp: Path, name: str = "img.png") -> Path:
+    from amodal3d.core.io import write_png
     from amodal3d.data.examples import occluded_coffee_cup
-    from amodal3d.io import write_png
 
     image, _ = occluded_coffee_cup()
     path = tmp / name
@@ -99,7 +99,7 @@ def case_complete_into_user_folder(tmp):
 
 
 def case_reconstruct_into_user_folder(tmp):
-    from amodal3d.io import write_png
+    from amodal3d.core.io import write_png
 
     rgba = np.zeros((64, 64, 4), np.float32)
     rgba[16:48, 16:48] = (0.8, 0.2, 0.2, 1.0)
@@ -140,7 +140,7 @@ def case_sixteen_bit(tmp):
 
 
 def _input_as_stored(folder: Path) -> str:
-    from amodal3d.io import read_image
+    from amodal3d.core.io import read_image
 
     seen = read_image(folder / "input.png")[..., 0]
     expected = np.full((64, 64), 20000 / 65535)

@@ -1,4 +1,4 @@
-"""Render occluded-object scenes into scene folders (format: ``blender_scenes.scene_format``)."""
+"""Render occluded-object scenes into scene folders (format: ``amodal3d.core.formats.scene``)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Literal
 
 import numpy as np
 
-from amodal3d.errors import UserError
-from amodal3d.io import composite_on_white, write_json, write_png
-from amodal3d.outputs import atomic_dir, check_output, exclusive, prepare_resumable
-from blender_scenes import scene_format as fmt
+from amodal3d.core.errors import UserError
+from amodal3d.core.formats import scene as fmt
+from amodal3d.core.io import composite_on_white, write_json, write_png
+from amodal3d.core.outputs import atomic_dir, check_output, exclusive, prepare_resumable
 from blender_scenes.objects import LoadedObject, bundled_names, load_object, resolve_objects
 from blender_scenes.sampler import SceneConfig, SceneSample, sample_scene
 

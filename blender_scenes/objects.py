@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from amodal3d.errors import UserError
+from amodal3d.core.errors import UserError
 
 ASSET_ROOT = Path(__file__).parent / "assets"
 MESH_SUFFIXES = (".obj", ".ply", ".off", ".glb", ".gltf", ".stl")

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from amodal3d.errors import UserError
+from amodal3d.core.cameras import SENSOR_WIDTH_MM, Camera, focal_to_lens_mm, opencv_to_opengl
+from amodal3d.core.errors import UserError
 from blender_scenes.objects import Material
 from blender_scenes.sampler import Lighting, Placement
-from recon.cameras import Camera, focal_to_lens_mm, opencv_to_opengl, SENSOR_WIDTH_MM
 
 BACKGROUND_INDEX = 0
 

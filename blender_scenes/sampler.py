@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
+from amodal3d.core.cameras import Camera, orbit_camera, syncdreamer_intrinsics, syncdreamer_ring
+from amodal3d.core.raycast import silhouette
 from blender_scenes.objects import LoadedObject
-from recon.cameras import Camera, orbit_camera, syncdreamer_intrinsics, syncdreamer_ring
-from recon.raycast import silhouette
 
 HDRI_NAMES = ("city", "courtyard", "forest", "interior", "night", "studio", "sunrise", "sunset")
 
@@ -51,7 +51,7 @@ class SceneConfig:
     """Render the 16 ground-truth ring views (the benchmark needs them; training pairs need only the input view)."""
 
     def check(self) -> None:
-        from amodal3d.errors import UserError
+        from amodal3d.core.errors import UserError
 
         lo, hi = self.occlusion
         if not 0.0 <= lo < hi <= 1.0:

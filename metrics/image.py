@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
-from amodal3d.io import composite_on_white
+from amodal3d.core.io import composite_on_white
 
 SSIM_SIGMA = 1.5
 SSIM_TRUNCATE = 3.5  # 11x11 Gaussian window, as Wang et al., torchmetrics and skimage(gaussian_weights=True)

@@ -103,7 +103,7 @@ def build_lpips(net: str = "vgg"):
 
 def load_lpips(net: str = "vgg", weights: str | Path | None = None, lin_weights: str | Path | None = None):
     """An eval-mode LPIPS network with real weights, or :class:`LPIPSUnavailable`."""
-    from amodal3d.checkpoints import load_checkpoint
+    from amodal3d.core.checkpoints import load_checkpoint
 
     backbone, heads = backbone_path(net, weights), linear_heads_path(net, lin_weights)
     model = build_lpips(net)

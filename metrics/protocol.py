@@ -1,4 +1,4 @@
-"""SyncDreamer's evaluation protocol against a rendered scene folder (``blender_scenes.scene_format``).
+"""SyncDreamer's evaluation protocol against a rendered scene folder (``amodal3d.core.formats.scene``).
 
 Mesh: points back-projected from the 16 ring depth maps (GT: rendered depth; prediction: ray-cast depth of the
 predicted mesh in the same cameras), each set voxel-downsampled at 0.01, Chamfer distance (mean of both mean NN L2
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from amodal3d.errors import UserError
-from blender_scenes.scene_format import Scene, view_name
-from metrics.geometry import chamfer_distance, voxel_downsample, volume_iou
+from amodal3d.core.errors import UserError
+from amodal3d.core.formats.scene import Scene, view_name
+from amodal3d.core.raycast import depth_map
+from metrics.geometry import chamfer_distance, volume_iou, voxel_downsample
 from metrics.image import as_rgb_on_white, psnr, ssim
-from recon.raycast import depth_map
 
 VOXEL_SIZE = 0.01
 IOU_RESOLUTION = 64
@@ -56,7 +56,8 @@ def load_mesh(mesh):
     """A trimesh.Trimesh, or a path to any mesh trimesh reads (scenes are merged into one mesh)."""
     import trimesh
 
-    from amodal3d.io import check_mesh, load_mesh as read_mesh
+    from amodal3d.core.io import check_mesh
+    from amodal3d.core.io import load_mesh as read_mesh
 
     if isinstance(mesh, trimesh.Trimesh):
         return check_mesh(mesh, "the predicted mesh")
@@ -92,7 +93,7 @@ def _ring_views(folder: str, stamp: int) -> list[np.ndarray]:
 def evaluate_mesh(mesh, scene_dir, voxel: float = VOXEL_SIZE, resolution: int = IOU_RESOLUTION,
                   depths: list[np.ndarray] | None = None) -> MeshMetrics:
     """Chamfer distance and volumetric IoU of ``mesh`` (Trimesh or path) against the scene's target. ``depths``:
-    the mesh's planar depth maps in the ring cameras when the caller already cast them (``recon.render``)."""
+    the mesh's planar depth maps in the ring cameras when the caller already cast them (``amodal3d.core.render``)."""
     start = time.perf_counter()
     scene = Scene.open(scene_dir)
     mesh = load_mesh(mesh)
@@ -165,7 +166,7 @@ def evaluate_reconstruction(mesh, scene_dir, views: list[np.ndarray] | None = No
     """Both halves of the protocol for one reconstruction: CD / vIoU of ``mesh`` and PSNR / SSIM / LPIPS of its 16
     ring views (``views`` when the method generated them, else the mesh's ray-cast renders; one cast per camera
     gives those colours and the depths the Chamfer distance uses). Returns (metrics dict, the views scored)."""
-    from recon.render import render_mesh
+    from amodal3d.core.render import render_mesh
 
     scene = Scene.open(scene_dir)
     mesh = load_mesh(mesh)

@@ -1,1 +1,1 @@
-"""Reconstruction from a completed object. Camera conventions: ``recon.cameras``."""
+"""Reconstruction from a completed object. Camera conventions: ``amodal3d.core.cameras``."""

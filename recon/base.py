@@ -8,8 +8,8 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
-from amodal3d.registry import Registry
-from recon.cameras import Camera
+from amodal3d.core.cameras import Camera
+from amodal3d.core.registry import Registry
 
 ENTRY_POINT_GROUP = "amodal3d.reconstructors"
 

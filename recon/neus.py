@@ -15,10 +15,10 @@ import time
 import numpy as np
 from scipy import ndimage
 
-from amodal3d.errors import UserError
-from amodal3d.io import composite_on_white
+from amodal3d.core.errors import UserError
+from amodal3d.core.io import composite_on_white
+from amodal3d.core.raycast import pixel_rays
 from recon.base import ReconInput, ReconResult, View, register_reconstructor
-from recon.raycast import pixel_rays
 from recon.visual_hull import carve, colour_vertices
 from recon.volume import GRID_BOUND, surface_from_sdf
 

@@ -3,24 +3,21 @@ write the reconstruction folder (mesh.glb, mesh.obj, mesh.ply, recon.json, views
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
-from amodal3d.errors import UserError
-from amodal3d.io import MIN_IMAGE_SIDE, write_json, write_png
-from amodal3d.outputs import atomic_dir
+from amodal3d.core.cameras import syncdreamer_input, syncdreamer_input_camera
+from amodal3d.core.errors import UserError
+from amodal3d.core.io import MIN_IMAGE_SIDE
 from recon.base import ReconInput, ReconResult, View, get_reconstructor
-from recon.cameras import syncdreamer_input, syncdreamer_input_camera
-from recon.export import nerfstudio_transforms, sdfstudio_meta, write_meshes
 
 DEFAULT_METHOD = "inflate"
 
 
 def view_from_completion(folder: Path) -> np.ndarray:
     """RGBA (H, W, 4): the first sample's colours with the majority-vote amodal mask as alpha."""
-    from amodal3d.completion import read_completion
+    from amodal3d.core.formats.completion import read_completion
 
     folder = Path(folder)
     if not (folder / "completion.json").is_file():
@@ -46,7 +43,7 @@ def make_inputs(rgba: np.ndarray, scene: Path | None = None, elevation_deg: floa
         raise UserError("the object's mask is empty: nothing to reconstruct")
     ring: list[View] = []
     if scene is not None:
-        from blender_scenes import scene_format as fmt
+        from amodal3d.core.formats import scene as fmt
 
         s = fmt.Scene.open(scene)
         camera = s.input_camera
@@ -63,28 +60,3 @@ def make_inputs(rgba: np.ndarray, scene: Path | None = None, elevation_deg: floa
 
 def reconstruct(inputs: ReconInput, method: str | None = None, seed: int = 0, **options) -> ReconResult:
     return get_reconstructor(method or DEFAULT_METHOD, **options).reconstruct(inputs, seed=seed)
-
-
-def write_reconstruction(result: ReconResult, out: Path, meta: dict | None = None, overwrite: bool = False) -> Path:
-    """mesh.glb / mesh.obj / mesh.ply, recon.json, and views/ with transforms.json and meta_data.json if any
-    (written whole, atomically; an earlier reconstruction folder is replaced only with ``overwrite``)."""
-    start = time.perf_counter()
-    with atomic_dir(Path(out), "reconstruct", replace=overwrite) as tmp:
-        write_meshes(result.mesh, tmp)
-        info = {"version": 1, **result.info, **(meta or {}), "vertices": int(len(result.mesh.vertices)),
-                "faces": int(len(result.mesh.faces)), "watertight": bool(result.mesh.is_watertight)}
-        if result.views:
-            (tmp / "views").mkdir()
-            images, masks = [], []
-            for i, view in enumerate(result.views):
-                write_png(tmp / "views" / f"{i:03d}.png", view.rgba)
-                write_png(tmp / "views" / f"{i:03d}_mask.png", view.mask)
-                images.append(f"views/{i:03d}.png")
-                masks.append(f"views/{i:03d}_mask.png")
-            cams = [v.camera for v in result.views]
-            write_json(tmp / "transforms.json", nerfstudio_transforms(cams, images, masks))
-            write_json(tmp / "meta_data.json", sdfstudio_meta(cams, images, masks))
-            info["views"] = len(result.views)
-        info["write_seconds"] = time.perf_counter() - start
-        write_json(tmp / "recon.json", info)
-    return Path(out)

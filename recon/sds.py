@@ -15,10 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from amodal3d.errors import UserError
-from amodal3d.io import write_png
+from amodal3d.core.cameras import ZERO123_DISTANCE, syncdreamer_input
+from amodal3d.core.errors import UserError
+from amodal3d.core.io import write_png
 from recon.base import ReconInput, ReconResult, register_reconstructor
-from recon.cameras import ZERO123_DISTANCE, syncdreamer_input
 
 DEFAULT_STEPS = 600
 

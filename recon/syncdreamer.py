@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from amodal3d.checkpoints import load_checkpoint, state_dict_of
-from amodal3d.errors import UserError
+from amodal3d.core.cameras import syncdreamer_input, syncdreamer_ring
+from amodal3d.core.checkpoints import load_checkpoint, state_dict_of
+from amodal3d.core.errors import UserError
 from recon.base import ReconInput, ReconResult, View, register_reconstructor
-from recon.cameras import syncdreamer_input, syncdreamer_ring
 
 DEFAULT_STEPS = 50
 DEFAULT_CFG = 2.0
@@ -73,7 +73,7 @@ class SyncDreamerReconstructor:
         """The 16 views at elevation 30, view 0 at the input's azimuth, as RGBA (alpha from the white background)."""
         import torch
 
-        from amodal3d.framing import mask_from_white
+        from amodal3d.core.framing import mask_from_white
 
         model = self._load()
         device = next(model.parameters()).device

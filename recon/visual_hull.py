@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from amodal3d.errors import UserError
+from amodal3d.core.errors import UserError
 from recon.base import ReconInput, ReconResult, View, register_reconstructor
 from recon.volume import GRID_BOUND, grid_centres, project_to_pixels, surface_from_occupancy
 

@@ -7,7 +7,7 @@ import functools
 import numpy as np
 from scipy import ndimage
 
-from recon.cameras import Camera
+from amodal3d.core.cameras import Camera
 
 GRID_BOUND = 0.75  # the unit object fits in [-0.5, 0.5]^3; a margin for imperfect placement
 

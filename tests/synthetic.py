@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
-from amodal3d.io import write_json, write_png
-from blender_scenes import scene_format as fmt
-from recon.cameras import orbit_camera, syncdreamer_intrinsics, syncdreamer_ring
-from recon.render import render_mesh
+from amodal3d.core.cameras import orbit_camera, syncdreamer_intrinsics, syncdreamer_ring
+from amodal3d.core.formats import scene as fmt
+from amodal3d.core.io import write_json, write_png
+from amodal3d.core.render import render_mesh
 
 
 def coloured(mesh: trimesh.Trimesh, rgb) -> trimesh.Trimesh:

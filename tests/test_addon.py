@@ -13,8 +13,8 @@ import pytest
 
 from amodal3d.addon import build_addon
 from amodal3d.cli import entrypoint
+from amodal3d.core.io import write_png
 from amodal3d.data.examples import occluded_coffee_cup
-from amodal3d.io import write_png
 
 pytestmark = pytest.mark.slow
 SCRIPT = Path(__file__).with_name("blender_addon_script.py")

@@ -14,8 +14,8 @@ import pytest
 from amodal3d.bench import BenchOptions, run_bench, select_configs
 from amodal3d.bench.results import ResultsLog
 from amodal3d.bench.summary import bucket_of, mask_table, recon_table
-from amodal3d.errors import UserError
-from amodal3d.outputs import prepare_resumable
+from amodal3d.core.errors import UserError
+from amodal3d.core.outputs import prepare_resumable
 from tests.synthetic import make_scene_set
 
 FAST = ["mask/*", "recon/inflate/completion_gt/*"]  # 7 rows per scene, one reconstruction each

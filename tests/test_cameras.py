@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from recon import cameras as C
+from amodal3d.core import cameras as C
 
 
 def test_syncdreamer_ring_matches_protocol():

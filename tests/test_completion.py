@@ -6,15 +6,21 @@ import numpy as np
 import pytest
 
 from amodal3d.completion import (
-    CanvasInput, WholeSample, available_completers, complete, get_completer, read_completion, register_completer,
+    CanvasInput,
+    WholeSample,
+    available_completers,
+    complete,
+    get_completer,
+    read_completion,
+    register_completer,
     write_completion,
 )
 from amodal3d.completion.frontend import upsampled_mask
-from amodal3d.errors import UserError
-from amodal3d.framing import Frame, mask_from_alpha, mask_from_white
-from amodal3d.io import write_png
-from amodal3d.prompts import Prompt
-from amodal3d.vote import vote
+from amodal3d.core.errors import UserError
+from amodal3d.core.framing import Frame, mask_from_alpha, mask_from_white
+from amodal3d.core.io import write_png
+from amodal3d.core.prompts import Prompt
+from amodal3d.completion.vote import vote
 from metrics import mask_iou
 
 

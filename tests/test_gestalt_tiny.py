@@ -8,9 +8,9 @@ import pytest
 from amodal3d.completion import complete, get_completer
 from amodal3d.completion.base import CanvasInput
 from amodal3d.completion.gestalt_tiny import WEIGHTS, copied_occluder, whole_mask
-from amodal3d.errors import UserError
-from amodal3d.io import read_image, read_mask
-from amodal3d.prompts import Prompt
+from amodal3d.core.errors import UserError
+from amodal3d.core.io import read_image, read_mask
+from amodal3d.core.prompts import Prompt
 from metrics import mask_iou
 
 

@@ -9,8 +9,8 @@ from amodal3d.completion import complete
 from amodal3d.completion.base import CanvasInput, get_completer
 from amodal3d.completion.inpaint import LeakageConditioning, condition_image, inpainting_area
 from amodal3d.completion.progressive import object_cluster, occluder_region
-from amodal3d.errors import UserError
-from amodal3d.prompts import Prompt
+from amodal3d.core.errors import UserError
+from amodal3d.core.prompts import Prompt
 from tests.tiny_diffusion import tiny_sd_inpainting
 
 SIZE = 64

@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from amodal3d.errors import UserError
-from amodal3d.io import write_png
-from recon.cameras import syncdreamer_ring
-from recon.export import nerfstudio_transforms, read_multiview, sdfstudio_meta
+from amodal3d.core.cameras import syncdreamer_ring
+from amodal3d.core.errors import UserError
+from amodal3d.core.formats.reconstruction import nerfstudio_transforms, read_multiview, sdfstudio_meta
+from amodal3d.core.io import write_png
 
 
 def write_views_folder(folder, res=64):
@@ -48,9 +48,9 @@ def test_reconstruct_writes_views_that_read_back(tmp_path):
     """The folder `amodal3d reconstruct` writes for a view-generating method is what the parser reads."""
     import trimesh
 
+    from amodal3d.core.formats.reconstruction import write_reconstruction
+    from amodal3d.core.render import render_mesh
     from recon.base import ReconResult, View
-    from recon.pipeline import write_reconstruction
-    from recon.render import render_mesh
 
     cams = syncdreamer_ring(0.0, 64)
     mesh = trimesh.creation.icosphere(2, radius=0.4)
@@ -63,7 +63,7 @@ def test_reconstruct_writes_views_that_read_back(tmp_path):
 
 
 def test_scene_folder_gives_its_ring(tmp_path):
-    from blender_scenes.scene_format import Scene
+    from amodal3d.core.formats.scene import Scene
     from tests.synthetic import make_scene_set
 
     scene = make_scene_set(tmp_path, 1)[0]
@@ -85,8 +85,8 @@ def test_nerfstudio_plugin_is_discovered_and_parses(tmp_path):
     pytest.importorskip("nerfstudio", reason="nerfstudio is the optional extra amodal3d[nerfstudio]")
     from nerfstudio.plugins.registry_dataparser import discover_dataparsers
 
+    from amodal3d.core.cameras import opencv_to_opengl
     from amodal3d.nerfstudio_plugin import Amodal3DDataParserConfig
-    from recon.cameras import opencv_to_opengl
 
     found = discover_dataparsers()
     found = found[0] if isinstance(found, tuple) else found

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from amodal3d.errors import UserError
+from amodal3d.core.errors import UserError
 from blender_scenes.objects import bundled_names, load_object, resolve_objects
 
 

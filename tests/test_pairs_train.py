@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from amodal3d.cli import entrypoint
+from amodal3d.core.errors import UserError
+from amodal3d.core.io import write_png
 from amodal3d.data.pairs import LAYOUT, _decode_segmentation, is_whole, load_pair, make_pairs, read_pairs
-from amodal3d.errors import UserError
-from amodal3d.io import write_png
 from amodal3d.train import TrainConfig, Trainer
 from tests.synthetic import make_scene_set
 
@@ -169,7 +169,7 @@ def test_resume_gives_the_identical_next_step_loss(scene_pairs, tmp_path):
 
 def test_trained_model_completes_through_the_front_end(scene_pairs, tmp_path):
     from amodal3d.completion import complete
-    from amodal3d.prompts import Prompt
+    from amodal3d.core.prompts import Prompt
 
     Trainer(_config(scene_pairs, tmp_path / "run", steps=2)).train(log=lambda _: None)
     pair = load_pair(read_pairs(scene_pairs)[0])

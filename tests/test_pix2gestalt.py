@@ -8,8 +8,8 @@ from amodal3d.cli import entrypoint
 from amodal3d.completion import complete
 from amodal3d.completion.base import get_completer
 from amodal3d.completion.pix2gestalt import Pix2GestaltPipeline
-from amodal3d.errors import UserError
-from amodal3d.prompts import Prompt
+from amodal3d.core.errors import UserError
+from amodal3d.core.prompts import Prompt
 from tests.tiny_diffusion import tiny_pix2gestalt
 
 
@@ -128,7 +128,7 @@ def test_missing_weights_are_one_clear_error(tmp_path, scene, capsys):
     with pytest.raises(UserError, match="not a pix2gestalt diffusers folder"):
         Pix2GestaltPipeline.from_pretrained(str(tmp_path))
     image_path = tmp_path / "in.png"
-    from amodal3d.io import write_png
+    from amodal3d.core.io import write_png
 
     write_png(image_path, scene[0])
     code = entrypoint(["complete", "--image", str(image_path), "--point", "55", "45", "--out", str(tmp_path / "o"),
@@ -142,7 +142,7 @@ def test_missing_weights_are_one_clear_error(tmp_path, scene, capsys):
 
 
 def test_cli_complete_with_weights_and_options(tmp_path, weights, scene, capsys):
-    from amodal3d.io import write_png
+    from amodal3d.core.io import write_png
 
     write_png(tmp_path / "in.png", scene[0])
     code = entrypoint(["complete", "--image", str(tmp_path / "in.png"), "--point", "55", "45", "--samples", "2",
@@ -158,7 +158,7 @@ def test_cli_complete_with_weights_and_options(tmp_path, weights, scene, capsys)
 def test_run_and_bench_take_the_weights_and_options(tmp_path, weights, scene, capsys):
     import json
 
-    from amodal3d.io import write_png
+    from amodal3d.core.io import write_png
     from tests.synthetic import make_scene_set
 
     write_png(tmp_path / "in.png", scene[0])

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from amodal3d.checkpoints import load_checkpoint
 from amodal3d.cli import entrypoint
 from amodal3d.completion.pix2gestalt import Pix2GestaltPipeline
 from amodal3d.completion.pix2gestalt_convert import convert_pix2gestalt, convert_state_dict
-from amodal3d.errors import UserError
-from amodal3d.outputs import MARKER
+from amodal3d.core.checkpoints import load_checkpoint
+from amodal3d.core.errors import UserError
+from amodal3d.core.outputs import MARKER
 from tests.tiny_diffusion import ldm_betas, reference_layout, save_lightning_checkpoint, synthetic_pix2gestalt_state
 
 

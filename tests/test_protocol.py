@@ -10,11 +10,11 @@ import pytest
 import trimesh
 
 import metrics
-from amodal3d.errors import UserError
-from amodal3d.io import write_json, write_png
-from blender_scenes import scene_format as fmt
-from recon.cameras import syncdreamer_ring
-from recon.raycast import depth_map
+from amodal3d.core.cameras import syncdreamer_ring
+from amodal3d.core.errors import UserError
+from amodal3d.core.formats import scene as fmt
+from amodal3d.core.io import write_json, write_png
+from amodal3d.core.raycast import depth_map
 
 RES = 128
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from amodal3d.cli import entrypoint
-from amodal3d.errors import UserError
+from amodal3d.core.errors import UserError
 from amodal3d.recognition import Prediction, ZeroShotCLIP, crop_to_mask, recognition_accuracy
 from tests.synthetic import make_scene_set
 from tests.tiny_diffusion import tiny_clip

@@ -7,15 +7,23 @@ import pytest
 import trimesh
 
 import metrics
-from amodal3d.errors import UserError
-from amodal3d.io import write_png
-from recon.base import ReconInput, View, available_reconstructors, get_reconstructor
-from recon.cameras import (
-    syncdreamer_input, syncdreamer_input_camera, syncdreamer_ring, zero123_camera,
+from amodal3d.core.cameras import (
+    syncdreamer_input,
+    syncdreamer_input_camera,
+    syncdreamer_ring,
+    zero123_camera,
 )
-from recon.export import cameras_from_transforms, nerfstudio_transforms, sdfstudio_meta
-from recon.pipeline import make_inputs, reconstruct, write_reconstruction
-from recon.raycast import depth_map, silhouette
+from amodal3d.core.errors import UserError
+from amodal3d.core.formats.reconstruction import (
+    cameras_from_transforms,
+    nerfstudio_transforms,
+    sdfstudio_meta,
+    write_reconstruction,
+)
+from amodal3d.core.io import write_png
+from amodal3d.core.raycast import depth_map, silhouette
+from recon.base import ReconInput, View, available_reconstructors, get_reconstructor
+from recon.pipeline import make_inputs, reconstruct
 
 RES = 128
 

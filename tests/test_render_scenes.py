@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from blender_scenes import scene_format as fmt
+from amodal3d.core.formats import scene as fmt
+from amodal3d.core.raycast import depth_map, silhouette
 from blender_scenes.generate import RenderConfig, render_scenes
 from blender_scenes.sampler import SceneConfig
-from recon.raycast import depth_map, silhouette
 
 pytestmark = pytest.mark.slow
 
@@ -189,7 +189,7 @@ def test_protocol_on_a_rendered_scene(scenes):
 
 def test_classical_completion_beats_amodal_equals_modal_on_rendered_scenes(scenes):
     from amodal3d.completion import complete
-    from amodal3d.prompts import Prompt
+    from amodal3d.core.prompts import Prompt
     from metrics import mask_iou
 
     out, reports = scenes

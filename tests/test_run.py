@@ -8,8 +8,8 @@ import trimesh
 from PIL import Image
 
 from amodal3d.cli import entrypoint
+from amodal3d.core.io import write_png
 from amodal3d.data.examples import occluded_coffee_cup
-from amodal3d.io import write_png
 from tests.synthetic import make_scene_set
 
 
@@ -53,8 +53,8 @@ def test_run_on_a_scene_lands_in_its_frame_and_is_scored(tmp_path):
 def test_a_scene_without_ring_views_scores_its_masks_only(tmp_path):
     import shutil
 
-    from amodal3d.errors import UserError
-    from blender_scenes.scene_format import Scene
+    from amodal3d.core.errors import UserError
+    from amodal3d.core.formats.scene import Scene
     from metrics import evaluate_mesh
 
     scene = make_scene_set(tmp_path / "scenes", 1)[0]

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
+from amodal3d.core.cameras import orbit_camera, syncdreamer_intrinsics
+from amodal3d.core.raycast import depth_map, silhouette
 from blender_scenes.objects import load_object
 from blender_scenes.sampler import SceneConfig, sample_scene, transformed_vertices
-from recon.cameras import orbit_camera, syncdreamer_intrinsics
-from recon.raycast import depth_map, silhouette
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_same_seed_same_scene(pool):
 
 
 def test_bad_config_is_a_user_error():
-    from amodal3d.errors import UserError
+    from amodal3d.core.errors import UserError
 
     for bad in (SceneConfig(occlusion=(0.8, 0.2)), SceneConfig(ground=True), SceneConfig(background="pink"),
                 SceneConfig(hdris=("moon",)), SceneConfig(occluders=(0, 1))):

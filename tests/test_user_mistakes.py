@@ -17,10 +17,10 @@ import pytest
 from PIL import Image
 
 from amodal3d.cli import entrypoint
-from amodal3d.errors import UserError
-from amodal3d.io import load_image, read_mask, write_png
-from amodal3d.outputs import MARKER, atomic_dir, check_output, clean_stale, output_kind
-from amodal3d.prompts import Prompt
+from amodal3d.core.errors import UserError
+from amodal3d.core.io import load_image, read_mask, write_png
+from amodal3d.core.outputs import MARKER, atomic_dir, check_output, clean_stale, output_kind
+from amodal3d.core.prompts import Prompt
 from tests.synthetic import make_scene_set
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,7 +139,7 @@ def test_addon_build_never_overwrites_a_file_it_did_not_write(tmp_path, capsys):
 _REPLACER = """
 import sys, time
 from pathlib import Path
-from amodal3d.outputs import atomic_dir
+from amodal3d.core.outputs import atomic_dir
 out, version, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 print("ready", flush=True)
 with atomic_dir(out, "run", replace=True) as tmp:
@@ -200,7 +200,7 @@ def test_a_kill_between_the_two_renames_of_the_fallback_swap_is_undone(tmp_path)
 
 
 def test_a_resumed_output_clears_what_killed_runs_left_inside_it(tmp_path):
-    from amodal3d.outputs import prepare_resumable
+    from amodal3d.core.outputs import prepare_resumable
 
     dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                               text=True).stdout)
@@ -218,7 +218,7 @@ def test_a_resumed_output_clears_what_killed_runs_left_inside_it(tmp_path):
 
 
 def test_the_fallback_swap_replaces_whole(tmp_path, monkeypatch):
-    from amodal3d import outputs
+    from amodal3d.core import outputs
 
     out = tmp_path / "o"
     with atomic_dir(out, "run") as tmp:

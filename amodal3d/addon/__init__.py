@@ -14,7 +14,7 @@ FILES = ("__init__.py", "blender_manifest.toml")
 
 def build_addon(out: Path) -> Path:
     """Write the installable zip (one top-level folder, as both of Blender's installers accept), atomically."""
-    from amodal3d.io import replacing
+    from amodal3d.core.io import replacing
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

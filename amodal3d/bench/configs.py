@@ -15,7 +15,7 @@ import fnmatch
 from dataclasses import dataclass
 
 from amodal3d.completion.baselines import BASELINES
-from amodal3d.errors import UserError
+from amodal3d.core.errors import UserError
 
 MASK_TABLE, RECON_TABLE = "mask", "recon"
 MASK_INPUTS = ("modal_gt", "modal_est")

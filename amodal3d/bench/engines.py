@@ -12,7 +12,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Callable
 
 from amodal3d.bench.scene_job import run_scene
-from amodal3d.errors import UserError
+from amodal3d.core.errors import UserError
 
 Task = tuple[str, list]  # (scene folder, configurations)
 OnEvent = Callable[[str, dict], None]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from amodal3d.bench.configs import MASK_TABLE, RECON_TABLE
 from amodal3d.bench.summary import BUCKETS, format_value, mask_table, recon_table
-from amodal3d.io import write_text
+from amodal3d.core.io import write_text
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
 

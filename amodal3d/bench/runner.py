@@ -19,9 +19,9 @@ from pathlib import Path
 from amodal3d.bench.configs import BenchConfig, select_configs
 from amodal3d.bench.results import ResultsLog, append_jsonl
 from amodal3d.bench.scene_job import BenchOptions
-from amodal3d.errors import UserError
-from amodal3d.io import write_json
-from amodal3d.outputs import check_output, exclusive, prepare_resumable
+from amodal3d.core.errors import UserError
+from amodal3d.core.io import write_json
+from amodal3d.core.outputs import check_output, exclusive, prepare_resumable
 
 SETTINGS_THAT_CHANGE_ROWS = ("seed", "samples", "sam_checkpoint", "sam_model", "lpips_net")
 
@@ -36,7 +36,7 @@ class BenchRun:
 
 
 def find_scenes(folder: Path, limit: int | None = None) -> list[Path]:
-    from blender_scenes.scene_format import is_complete
+    from amodal3d.core.formats.scene import is_complete
 
     folder = Path(folder)
     if not folder.is_dir():

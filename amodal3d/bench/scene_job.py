@@ -15,9 +15,9 @@ from scipy import ndimage
 from amodal3d.bench.configs import COMPLETION_INPUTS, MASK_TABLE, BenchConfig
 from amodal3d.completion.base import cached_completer
 from amodal3d.completion.baselines import BASELINES
-from amodal3d.errors import UserError
-from amodal3d.io import composite_on_white, read_mask, replacing, write_png_atomic
-from blender_scenes import scene_format as fmt
+from amodal3d.core.errors import UserError
+from amodal3d.core.formats import scene as fmt
+from amodal3d.core.io import composite_on_white, read_mask, replacing, write_png_atomic
 
 PREVIEW_VIEWS = (0, 4, 8, 12)
 PREVIEW_TILE = 96
@@ -63,7 +63,7 @@ class SceneJob:
             if path.is_file():
                 self._modal_est = read_mask(path)
             else:
-                from amodal3d.prompts import Prompt
+                from amodal3d.core.prompts import Prompt
                 from amodal3d.segmenters import modal_mask
 
                 seg = modal_mask(self.image, Prompt.point(*click_point(self.modal("modal_gt"))),
@@ -77,7 +77,7 @@ class SceneJob:
         key = (method, source)
         if key not in self._completions:
             from amodal3d.completion import complete, read_completion, write_completion
-            from amodal3d.prompts import Prompt
+            from amodal3d.core.prompts import Prompt
             from recon.pipeline import whole_view
 
             folder = self.work / "completions" / f"{method}-{source}"

@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from amodal3d.errors import UserError
+from amodal3d.core.errors import UserError
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
 # Without the networking switches Chromium keeps trying to reach Google's services, which a closed network refuses.

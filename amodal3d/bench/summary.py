@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from amodal3d.bench.configs import MASK_INPUTS, MASK_TABLE, RECON_INPUTS, RECON_TABLE
-from amodal3d.io import write_text
+from amodal3d.core.io import write_text
 
 BUCKETS = (("20-50%", 0.2, 0.5), ("50-80%", 0.5, 0.8))
 RECON_METRICS = ("chamfer", "volume_iou", "psnr", "ssim", "lpips")

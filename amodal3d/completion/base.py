@@ -1,6 +1,6 @@
 """The Completer protocol every completion backend implements, and the registry that finds backends by name.
 
-A backend sees only the square canvas (``amodal3d.framing``): the occluded image, the visible mask and which canvas
+A backend sees only the square canvas (``amodal3d.core.framing``): the occluded image, the visible mask and which canvas
 pixels are real image (not padding). It returns K whole-object samples on white, with an alpha channel when it has
 one. Framing, mask extraction, the vote and the way back to input coordinates are the front end's job.
 """
@@ -13,7 +13,7 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
-from amodal3d.registry import Registry
+from amodal3d.core.registry import Registry
 
 ENTRY_POINT_GROUP = "amodal3d.completers"
 

@@ -7,8 +7,8 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-from amodal3d.checkpoints import verify_weights_folder
-from amodal3d.errors import UserError
+from amodal3d.core.checkpoints import verify_weights_folder
+from amodal3d.core.errors import UserError
 
 # Faster samplers a user can pick instead of the paper's DDIM (diffusers class names).
 SCHEDULERS = {

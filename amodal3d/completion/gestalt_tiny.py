@@ -22,8 +22,8 @@ from scipy import ndimage
 from amodal3d.completion.base import CanvasInput, WholeSample, register_completer
 from amodal3d.completion.classical import to_lab
 from amodal3d.completion.pix2gestalt import Pix2GestaltCompleter
-from amodal3d.errors import UserError
-from amodal3d.framing import mask_from_white
+from amodal3d.core.errors import UserError
+from amodal3d.core.framing import mask_from_white
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "gestalt-tiny"
 # The paper's gray < 250 keeps the tiny model's off-white haze: mean IoU on validation renders of training objects

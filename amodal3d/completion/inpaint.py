@@ -27,7 +27,7 @@ from amodal3d.completion.diffusion import (
     run_inpainting,
     seeded_generator,
 )
-from amodal3d.errors import UserError
+from amodal3d.core.errors import UserError
 
 BACKGROUNDS = ("object_colours", "image_colours", "gray")
 
@@ -83,7 +83,7 @@ def segment_inpainted(image: np.ndarray, visible: np.ndarray, area: np.ndarray, 
     """The inpainted object's mask: SAM from points in the visible mask, else seeded GrabCut; always holding the
     visible mask and inside the area."""
     if sam is not None:
-        from amodal3d.prompts import Prompt
+        from amodal3d.core.prompts import Prompt
         from amodal3d.segmenters.sam import segment_with_sam
 
         ys, xs = np.nonzero(visible)

@@ -31,7 +31,7 @@ from amodal3d.completion.diffusion import (
     require,
     seeded_generator,
 )
-from amodal3d.errors import UserError
+from amodal3d.core.errors import UserError
 
 RESOLUTION = 256
 LATENT_SCALE = 0.18215

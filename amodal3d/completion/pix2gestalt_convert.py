@@ -14,12 +14,12 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from amodal3d.checkpoints import load_checkpoint, state_dict_of
 from amodal3d.completion.diffusion import require
 from amodal3d.completion.pix2gestalt import LATENT_SCALE, RESOLUTION, SCHEDULER_CONFIG
-from amodal3d.errors import UserError
-from amodal3d.io import write_json
-from amodal3d.outputs import atomic_dir
+from amodal3d.core.checkpoints import load_checkpoint, state_dict_of
+from amodal3d.core.errors import UserError
+from amodal3d.core.io import write_json
+from amodal3d.core.outputs import atomic_dir
 
 UNET = "model.diffusion_model."
 EMA = "model_ema."

@@ -34,7 +34,7 @@ from amodal3d.completion.diffusion import (
     seeded_generator,
 )
 from amodal3d.completion.inpaint import inpainting_area, segment_inpainted
-from amodal3d.errors import UserError
+from amodal3d.core.errors import UserError
 
 GRAY = 0.5
 

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from amodal3d.core.errors import UserError
+from amodal3d.core.io import read_image, read_mask, write_png
+from amodal3d.core.outputs import atomic_dir
 from amodal3d.data.paste import cut_out, paste_occluder
-from amodal3d.errors import UserError
-from amodal3d.io import read_image, read_mask, write_png
-from amodal3d.outputs import atomic_dir
 
 LAYOUT = ("occlusion", "whole", "whole_mask", "visible_object_mask")
 
@@ -41,8 +41,8 @@ class Pair:
 
 def pair_from_scene(folder: Path) -> Pair:
     """The exact pair of a rendered scene folder."""
-    from amodal3d.io import composite_on_white
-    from blender_scenes.scene_format import AMODAL_MASK, INPUT, MODAL_MASK, WHOLE, Scene
+    from amodal3d.core.formats.scene import AMODAL_MASK, INPUT, MODAL_MASK, WHOLE, Scene
+    from amodal3d.core.io import composite_on_white
 
     scene = Scene.open(folder)
     whole = composite_on_white(scene.image(WHOLE))

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from amodal3d.errors import UserError
-from amodal3d.prompts import Prompt
+from amodal3d.core.errors import UserError
+from amodal3d.core.prompts import Prompt
 
 
 @dataclass

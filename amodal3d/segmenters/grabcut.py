@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from amodal3d.prompts import Prompt
+from amodal3d.core.prompts import Prompt
 
 
 def segment_with_grabcut(image: np.ndarray, prompt: Prompt, iterations: int = 5) -> np.ndarray:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from amodal3d.errors import UserError
-from amodal3d.prompts import Prompt
+from amodal3d.core.errors import UserError
+from amodal3d.core.prompts import Prompt
 
 SAM_MODELS = ("vit_b", "vit_l", "vit_h")
 
@@ -25,7 +25,7 @@ def build_sam(model_type: str = "vit_b", checkpoint: str | Path | None = None):
                         "segment-anything release page and pass its path)")
     model = sam_model_registry[model_type](checkpoint=None)
     if checkpoint is not None:
-        from amodal3d.checkpoints import load_checkpoint, state_dict_of
+        from amodal3d.core.checkpoints import load_checkpoint, state_dict_of
 
         try:  # our loader, never segment-anything's own torch.load: a checkpoint is untrusted input
             model.load_state_dict(state_dict_of(load_checkpoint(checkpoint)), strict=True)
@@ -37,9 +37,8 @@ def build_sam(model_type: str = "vit_b", checkpoint: str | Path | None = None):
 def segment_with_sam(image: np.ndarray, prompt: Prompt, checkpoint=None, model_type: str = "vit_b",
                      sam=None) -> tuple[np.ndarray, float]:
     """(mask (H, W) bool, predicted IoU score) of the best of SAM's three proposals for the prompt."""
-    from segment_anything import SamPredictor
-
     import torch
+    from segment_anything import SamPredictor
 
     model = sam if sam is not None else build_sam(model_type, checkpoint)
     predictor = SamPredictor(model)

@@ -1,7 +1,7 @@
 """The scene folder format (DESIGN.md), version 1: its file names, a writer and a reader.
 
 Depth maps are float32 planar depth in scene units (the target spans a unit bounding box), **0 for background**.
-Cameras are K (3, 3) pixels and camera-to-world (4, 4) in OpenCV axes (see ``recon.cameras``).
+Cameras are K (3, 3) pixels and camera-to-world (4, 4) in OpenCV axes (see ``amodal3d.core.cameras``).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from amodal3d.errors import UserError
-from amodal3d.io import read_mask
-from recon.cameras import Camera
+from amodal3d.core.cameras import Camera
+from amodal3d.core.errors import UserError
+from amodal3d.core.io import read_mask
 
 FORMAT_VERSION = 1
 SCENE_JSON = "scene.json"

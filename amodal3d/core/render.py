@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recon.cameras import Camera
-from recon.raycast import pixel_rays
+from amodal3d.core.cameras import Camera
+from amodal3d.core.raycast import pixel_rays
 
 
 @dataclass

@@ -21,11 +21,11 @@ import time
 import uuid
 from pathlib import Path
 
-from amodal3d.errors import UserError
+from amodal3d.core.errors import UserError
 
 MARKER = ".amodal3d-output.json"
 LOCK = ".amodal3d.lock"
-SCENE_JSON = "scene.json"  # a rendered scene (its format lives in blender_scenes.scene_format)
+SCENE_JSON = "scene.json"  # a rendered scene (its format lives in amodal3d.core.formats.scene)
 
 # Outputs written before the marker existed, recognised by the file only that command writes.
 _SIGNATURES = {"run": "run.json", "complete": "completion.json", "reconstruct": "recon.json", "bench": "bench.json",

@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from amodal3d.io import as_rgb, write_png_atomic
-from blender_scenes import scene_format as fmt
+from amodal3d.core.formats import scene as fmt
+from amodal3d.core.io import as_rgb, write_png_atomic
 
 COLUMNS = ("input", "modal", "amodal", "whole", "view 0", "view 4", "view 8", "view 12")
 
@@ -40,7 +40,7 @@ COMPLETION_COLUMNS = ("input", "modal", "sample 0", "vote", "GT amodal", "GT who
 
 def completion_row(scene_folder: Path, completion_folder: Path, tile: int) -> np.ndarray:
     """input | visible mask | first sample | majority-vote amodal mask | GT amodal mask | GT whole, with IoUs."""
-    from amodal3d.completion import read_completion
+    from amodal3d.core.formats.completion import read_completion
     from metrics import mask_iou
 
     scene = fmt.Scene.open(scene_folder)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from amodal3d.errors import UserError
+from amodal3d.core.errors import UserError
 
 
 class InertStandIn:

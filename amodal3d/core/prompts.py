@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from amodal3d.errors import UserError
+from amodal3d.core.errors import UserError
 
 MIN_BOX_SIDE = 4.0  # pixels: GrabCut and SAM need a few pixels inside a box to model the object
 
@@ -71,7 +71,7 @@ class Prompt:
 
     def scaled(self, scale: float, size: tuple[int, int] | None = None) -> "Prompt":
         """The prompt on the image resized by ``scale`` (points and box scaled; a mask resized to ``size`` (W, H))."""
-        from amodal3d.io import resize_mask
+        from amodal3d.core.io import resize_mask
 
         if scale == 1.0 and (self.mask is None or size is None or self.mask.shape[::-1] == tuple(size)):
             return self

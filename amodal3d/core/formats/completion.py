@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from amodal3d.io import read_mask, resize_mask, write_json, write_png
-from amodal3d.outputs import atomic_dir
+from amodal3d.core.io import read_mask, resize_mask, write_json, write_png
+from amodal3d.core.outputs import atomic_dir
 
 COMPLETION_JSON = "completion.json"
 FULLRES_AMODAL, FULLRES_MODAL = "amodal_mask_fullres.png", "modal_mask_fullres.png"  # at the original size

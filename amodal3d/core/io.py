@@ -1,5 +1,5 @@
 """Small I/O helpers shared by every stage: reading user images, masks and meshes safely; atomic PNG, JSON and text
-writing (output folders are :mod:`amodal3d.outputs`)."""
+writing (output folders are :mod:`amodal3d.core.outputs`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from amodal3d.errors import UserError
+from amodal3d.core.errors import UserError
 
 
 def _temporary(path: Path) -> Path:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from importlib import import_module
 from importlib.metadata import entry_points
 
-from amodal3d.errors import UserError
+from amodal3d.core.errors import UserError
 
 
 class Registry:

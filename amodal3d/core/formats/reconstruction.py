@@ -1,14 +1,20 @@
-"""Writing reconstructions and multi-view data for other tools: meshes (GLB with texture, OBJ, PLY), nerfstudio
-``transforms.json`` and SDFStudio ``meta_data.json``."""
+"""The reconstruction folder (DESIGN.md): ``mesh.glb`` (textured where possible), ``mesh.obj``, ``mesh.ply``,
+``recon.json``, and ``views/`` with nerfstudio's ``transforms.json`` and SDFStudio's ``meta_data.json`` when the
+backend generated views; and the reader of posed views that the nerfstudio plugin uses."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from recon.cameras import Camera, opencv_to_opengl
+from amodal3d.core.cameras import Camera, opencv_to_opengl
+from amodal3d.core.io import write_json, write_png
+from amodal3d.core.outputs import atomic_dir
+
+RECON_JSON = "recon.json"
 
 
 def write_meshes(mesh, folder: Path, stem: str = "mesh") -> dict[str, Path]:
@@ -107,7 +113,7 @@ def read_multiview(folder: Path) -> MultiView:
     views of ``scene.json``, RGBA, the object alone). What the nerfstudio data parser plugin reads."""
     import json
 
-    from amodal3d.errors import UserError
+    from amodal3d.core.errors import UserError
 
     folder = Path(folder)
     if (folder / "transforms.json").is_file():
@@ -118,7 +124,7 @@ def read_multiview(folder: Path) -> MultiView:
         masks = [folder / f["mask_path"] for f in data["frames"]] if has_masks else None
         source = "transforms.json"
     elif (folder / "scene.json").is_file():
-        from blender_scenes.scene_format import Scene, view_name
+        from amodal3d.core.formats.scene import Scene, view_name
 
         scene = Scene.open(folder)
         cameras = scene.ring_cameras
@@ -132,3 +138,28 @@ def read_multiview(folder: Path) -> MultiView:
     if not cameras:
         raise UserError(f"{folder}: no views")
     return MultiView(cameras, images, masks, source)
+
+
+def write_reconstruction(result, out: Path, meta: dict | None = None, overwrite: bool = False) -> Path:
+    """mesh.glb / mesh.obj / mesh.ply, recon.json, and views/ with transforms.json and meta_data.json if any
+    (written whole, atomically; an earlier reconstruction folder is replaced only with ``overwrite``)."""
+    start = time.perf_counter()
+    with atomic_dir(Path(out), "reconstruct", replace=overwrite) as tmp:
+        write_meshes(result.mesh, tmp)
+        info = {"version": 1, **result.info, **(meta or {}), "vertices": int(len(result.mesh.vertices)),
+                "faces": int(len(result.mesh.faces)), "watertight": bool(result.mesh.is_watertight)}
+        if result.views:
+            (tmp / "views").mkdir()
+            images, masks = [], []
+            for i, view in enumerate(result.views):
+                write_png(tmp / "views" / f"{i:03d}.png", view.rgba)
+                write_png(tmp / "views" / f"{i:03d}_mask.png", view.mask)
+                images.append(f"views/{i:03d}.png")
+                masks.append(f"views/{i:03d}_mask.png")
+            cams = [v.camera for v in result.views]
+            write_json(tmp / "transforms.json", nerfstudio_transforms(cams, images, masks))
+            write_json(tmp / "meta_data.json", sdfstudio_meta(cams, images, masks))
+            info["views"] = len(result.views)
+        info["write_seconds"] = time.perf_counter() - start
+        write_json(tmp / RECON_JSON, info)
+    return Path(out)

@@ -138,7 +138,7 @@ def syncdreamer_input(rgba: np.ndarray, crop: int = SYNCDREAMER_CROP, size: int 
     ``size`` canvas, composite on white. ``rgba`` (H, W, 4) float in [0, 1] -> (size, size, 4) float (alpha kept)."""
     import cv2
 
-    from amodal3d.io import composite_on_white
+    from amodal3d.core.io import composite_on_white
 
     alpha = rgba[..., 3]
     rows, cols = np.nonzero(alpha > 0.5)

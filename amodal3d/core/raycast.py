@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recon.cameras import Camera
+from amodal3d.core.cameras import Camera
 
 
 def pixel_rays(camera: Camera, pixels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
