@@ -513,7 +513,7 @@ class Demo:
                 pairs.append((folder, target))
         m = scene_run.metrics
         print(f"example photo:    {photo.out / 'index.html'}  (mesh {photo.mesh})")
-        print(f"rendered scene:   {scene_run.out / 'index.html'}  amodal IoU {m['amodal_mask_iou']:.3f} "
+        print(f"rendered scene:   {scene_run.out / 'index.html'}  amodal IoU {m['mask_iou']:.3f} "
               f"(visible {m['modal_mask_iou']:.3f}), Chamfer {m['chamfer']:.4f}, vIoU {m['volume_iou']:.3f}, "
               f"PSNR {m['psnr']:.2f}")
         print(f"scenes:           {scenes}  ({len(done)} rendered)")

@@ -22,6 +22,7 @@ import numpy as np
 from amodal3d.core.io import composite_on_white, write_json, write_png
 from amodal3d.core.outputs import atomic_dir
 from amodal3d.core.prompts import Prompt
+from metrics.specs import METRICS
 
 RUN_STAGES = 4
 PREVIEW_VIEWS = 8
@@ -55,9 +56,7 @@ def preview_cameras(inputs) -> list:
     from amodal3d.core.cameras import orbit_camera
 
     cam = inputs.view.camera
-    centre = cam.center
-    radius = float(np.linalg.norm(centre))
-    azimuth = float(np.degrees(np.arctan2(centre[1], centre[0])))
+    azimuth, _, radius = cam.angles()
     return [orbit_camera(azimuth + i * 360.0 / PREVIEW_VIEWS, PREVIEW_ELEVATION_DEG, radius, cam.K, cam.width,
                          cam.height) for i in range(PREVIEW_VIEWS)]
 
@@ -128,8 +127,8 @@ def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | No
             gt = opened.mask(fmt.AMODAL_MASK)
             # a scene rendered without ring views still scores its masks
             scores = evaluate_reconstruction(result.mesh, scene)[0] if opened.has_ring_views else {}
-            metrics = {"amodal_mask_iou": mask_iou(done.amodal_mask, gt),
-                       "modal_mask_iou": mask_iou(done.modal_mask, gt), **scores}
+            metrics = {"mask_iou": mask_iou(done.amodal_mask, gt), "modal_mask_iou": mask_iou(done.modal_mask, gt),
+                       **scores}
             timings["scoring"] = time.perf_counter() - start
         write_png(tmp / "input.png", check_image(image))
         info = {"version": 1, **(source or {}), "scene": None if scene is None else str(scene),
@@ -154,8 +153,8 @@ def index_html(info: dict, samples: int, previews: list[str]) -> str:
     preview_tiles = [figure("previews/turntable.gif", "turntable")] + [
         figure(f"previews/{name}", f"view {i}") for i, name in enumerate(previews)]
     metrics = info.get("metrics") or {}
-    metric_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_show(v))}</td></tr>"
-                          for k, v in metrics.items())
+    metric_rows = "".join(f"<tr><td>{html.escape(spec.title)}</td><td>{html.escape(spec.format(metrics[spec.key]))}"
+                          f"</td></tr>" for spec in METRICS if spec.key in metrics)
     timing_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.2f} s</td></tr>" for k, v in info["timings"].items())
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>amodal3d run</title><style>
@@ -177,10 +176,3 @@ Mesh: <a href="mesh.glb">mesh.glb</a> (also <a href="reconstruction/mesh.obj">OB
 </body></html>
 """
 
-
-def _show(value) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)

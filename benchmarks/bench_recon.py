@@ -18,6 +18,7 @@ import numpy as np
 
 import metrics
 from amodal3d.completion import complete
+from amodal3d.core.cameras import SYNCDREAMER_ELEVATION_DEG
 from amodal3d.core.formats import scene as fmt
 from amodal3d.core.prompts import Prompt
 from recon.base import ReconInput, View
@@ -57,7 +58,8 @@ def main() -> None:
         ring = [View(scene.ring_view(i), cam) for i, cam in enumerate(scene.ring_cameras)]
         for method in args.multiview:
             start = time.perf_counter()
-            result = reconstruct(ReconInput(View(ring[0].rgba, ring[0].camera), 30.0, ring), method)
+            result = reconstruct(ReconInput(View(ring[0].rgba, ring[0].camera), SYNCDREAMER_ELEVATION_DEG, ring),
+                                 method)
             seconds = time.perf_counter() - start
             m = metrics.evaluate_mesh(result.mesh, folder)
             rows.append({"scene": folder.name, "config": f"{method}/gt_ring", "cd": m.chamfer, "viou": m.volume_iou,

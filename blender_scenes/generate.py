@@ -10,6 +10,7 @@ from typing import Literal
 
 import numpy as np
 
+from amodal3d.core.cameras import ring_angles
 from amodal3d.core.errors import UserError
 from amodal3d.core.formats import scene as fmt
 from amodal3d.core.io import composite_on_white, write_json, write_png
@@ -106,11 +107,8 @@ def scene_metadata(sample: SceneSample, rendered: RenderedScene, config: SceneCo
         "occlusion_range": list(config.occlusion),
         "input_camera": {**sample.input_camera.to_dict(), "elevation_deg": sample.elevation_deg,
                          "azimuth_deg": sample.azimuth_deg, "radius": sample.radius},
-        "ring_cameras": [
-            {**cam.to_dict(), "elevation_deg": 30.0, "azimuth_deg": (sample.azimuth_deg + 22.5 * i) % 360.0,
-             "radius": float(np.linalg.norm(cam.center))}
-            for i, cam in enumerate(sample.ring)
-        ],
+        "ring_cameras": [{**cam.to_dict(), **angles, "radius": float(np.linalg.norm(cam.center))}
+                         for cam, angles in zip(sample.ring, ring_angles(sample.azimuth_deg))],
         "mesh_normalisation": {
             "scale": sample.target.obj.normalisation["scale"],
             "offset": sample.target.obj.normalisation["offset"],

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from amodal3d.core.cameras import Y_UP_TO_Z_UP
 from amodal3d.core.errors import UserError
 
 ASSET_ROOT = Path(__file__).parent / "assets"
 MESH_SUFFIXES = (".obj", ".ply", ".off", ".glb", ".gltf", ".stl")
-_Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,7 @@ def load_object(asset: ObjectAsset | str) -> LoadedObject:
 @functools.lru_cache(maxsize=64)
 def _load_cached(asset: ObjectAsset) -> LoadedObject:
     parts = _read_parts(asset)
-    rotation = _Y_UP_TO_Z_UP if asset.up == "y" else np.eye(3)
+    rotation = Y_UP_TO_Z_UP if asset.up == "y" else np.eye(3)
     for part in parts:
         part.vertices = part.vertices @ rotation.T
     allv = np.concatenate([p.vertices for p in parts])

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from amodal3d.core.cameras import SENSOR_WIDTH_MM, Camera, focal_to_lens_mm, opencv_to_opengl
-from amodal3d.core.errors import UserError
+from amodal3d.core.optional import require
 from blender_scenes.objects import Material
 from blender_scenes.sampler import Lighting, Placement
 
@@ -41,12 +41,7 @@ def _bpy():
         # inherits them: there its scripts/modules/bpy (Blender's Python half, which needs the binary's _bpy) would
         # shadow the real module. Drop them; the real import adds them back.
         sys.path[:] = [p for p in sys.path if not (os.sep + "bpy" + os.sep in p and os.sep + "scripts" in p)]
-    try:
-        import bpy  # noqa: F401
-    except ImportError as exc:
-        raise UserError(f"Blender's Python module is missing ({exc}): pip install bpy==5.0.1 (or `make demo`)") \
-            from None
-    return bpy
+    return require("bpy", "rendering scenes (Blender)")
 
 
 def hdri_path(name: str) -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from amodal3d.core.optional import available, missing_message
 from metrics.image import as_rgb_on_white
 
 BACKBONE_FILES = {"vgg": "vgg16-397923af.pth", "alex": "alexnet-owt-7be5be79.pth"}
@@ -38,6 +39,8 @@ def _given_file(path: str | Path, what: str) -> Path:
 def backbone_path(net: str, weights: str | Path | None = None) -> Path:
     if weights is not None:
         return _given_file(weights, "backbone weights")
+    if not available("torch"):
+        raise LPIPSUnavailable(f"LPIPS unavailable: {missing_message('torch', 'LPIPS')}")
     import torch
 
     path = Path(torch.hub.get_dir()) / "checkpoints" / BACKBONE_FILES[net]
@@ -103,6 +106,9 @@ def build_lpips(net: str = "vgg"):
 
 def load_lpips(net: str = "vgg", weights: str | Path | None = None, lin_weights: str | Path | None = None):
     """An eval-mode LPIPS network with real weights, or :class:`LPIPSUnavailable`."""
+    for module in ("torch", "torchvision"):
+        if not available(module):
+            raise LPIPSUnavailable(f"LPIPS unavailable: {missing_message(module, 'LPIPS')}")
     from amodal3d.core.checkpoints import load_checkpoint
 
     backbone, heads = backbone_path(net, weights), linear_heads_path(net, lin_weights)

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from amodal3d.core.cameras import ZERO123_DISTANCE, syncdreamer_input
+from amodal3d.core.cameras import Y_UP_TO_Z_UP, ZERO123_DISTANCE, syncdreamer_input
 from amodal3d.core.errors import UserError
 from amodal3d.core.io import write_png
 from recon.base import ReconInput, ReconResult, register_reconstructor
@@ -62,7 +62,7 @@ class SDSReconstructor:
                 raise RuntimeError("threestudio finished but exported no mesh (looked for *-export/model.obj)")
             mesh = trimesh.load(exported[-1], force="mesh")
         # threestudio's object sits in a radius-1 box, Y-up glTF-style exports; ours is Z-up in a unit box
-        mesh.apply_transform(trimesh.transformations.rotation_matrix(1.5707963267948966, [1, 0, 0]))
+        mesh.vertices = mesh.vertices @ Y_UP_TO_Z_UP.T
         mesh.apply_scale(1.0 / max(mesh.extents))
         mesh.apply_translation(-mesh.bounds.mean(axis=0))
         return ReconResult(mesh, info={"method": "sds", "steps": self.steps, "seconds": time.perf_counter() - start})

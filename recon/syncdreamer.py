@@ -19,6 +19,7 @@ import numpy as np
 from amodal3d.core.cameras import syncdreamer_input, syncdreamer_ring
 from amodal3d.core.checkpoints import load_checkpoint, state_dict_of
 from amodal3d.core.errors import UserError
+from amodal3d.core.optional import require
 from recon.base import ReconInput, ReconResult, View, register_reconstructor
 
 DEFAULT_STEPS = 50
@@ -53,8 +54,7 @@ class SyncDreamerReconstructor:
         if self._model is not None:
             return self._model
         code_dir, config, ckpt = locate(self.code, self.checkpoint)
-        import torch
-
+        torch = require("torch", "syncdreamer")
         try:
             from omegaconf import OmegaConf
         except ImportError:
@@ -70,7 +70,7 @@ class SyncDreamerReconstructor:
         return self._model
 
     def generate_views(self, inputs: ReconInput, seed: int) -> list[View]:
-        """The 16 views at elevation 30, view 0 at the input's azimuth, as RGBA (alpha from the white background)."""
+        """The 16 views on the SyncDreamer ring (view 0 at the input's azimuth), as RGBA (alpha from the white background)."""
         import torch
 
         from amodal3d.core.framing import mask_from_white
@@ -90,7 +90,7 @@ class SyncDreamerReconstructor:
             else:
                 images = model.sample(data, self.cfg_scale, 8)
         images = ((images.clamp(-1, 1) + 1) / 2)[0].permute(0, 2, 3, 1).cpu().numpy()  # (16, H, W, 3)
-        azimuth = float(np.degrees(np.arctan2(inputs.view.camera.center[1], inputs.view.camera.center[0])))
+        azimuth = inputs.view.camera.angles()[0]
         ring = syncdreamer_ring(azimuth, images.shape[1])
         return [View(np.dstack([img, mask_from_white(img).astype(np.float32)]), cam) for img, cam in zip(images, ring)]
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from amodal3d.bench import BenchOptions, run_bench, select_configs
-from amodal3d.bench.results import ResultsLog
+from amodal3d.bench.results import ResultsLog, Row
 from amodal3d.bench.summary import bucket_of, mask_table, recon_table
 from amodal3d.core.errors import UserError
 from amodal3d.core.outputs import prepare_resumable
@@ -36,7 +36,8 @@ def reference(scenes, tmp_path_factory):
 
 def metric_view(rows):
     keys = ("mask_iou", "chamfer", "volume_iou", "psnr", "ssim", "input_mask_iou")
-    return {(r["scene"], r["config"]): tuple(round(r[k], 9) for k in keys if r.get(k) is not None) for r in rows}
+    rows = [Row.from_json(r) if isinstance(r, dict) else r for r in rows]
+    return {r.key: tuple(round(r.value(k), 9) for k in keys if r.value(k) is not None) for r in rows}
 
 
 def test_config_ids_follow_the_paper_rows():
@@ -57,37 +58,37 @@ def test_config_ids_follow_the_paper_rows():
 def test_results_log_cuts_a_torn_line_and_never_duplicates(tmp_path):
     path = tmp_path / "results.jsonl"
     log = ResultsLog(path)
-    assert log.add({"scene": "a", "config": "x", "v": 1})
-    assert not log.add({"scene": "a", "config": "x", "v": 2})
+    assert log.add(Row("a", "x", "mask", "modal_gt", values={"mask_iou": 0.1}))
+    assert not log.add(Row("a", "x", "mask", "modal_gt", values={"mask_iou": 0.2}))
     with open(path, "a") as f:
-        f.write('{"scene": "b", "config": "x", "v"')  # killed mid-write
+        f.write('{"scene": "b", "config": "x", "mask_iou"')  # killed mid-write
     again = ResultsLog(path)
-    assert [r["v"] for r in again.rows] == [1] and path.read_text().endswith("\n")
-    assert again.add({"scene": "b", "config": "x", "v": 3})
-    assert [json.loads(line)["v"] for line in path.read_text().splitlines()] == [1, 3]
+    assert [r.value("mask_iou") for r in again.rows] == [0.1] and path.read_text().endswith("\n")
+    assert again.add(Row("b", "x", "mask", "modal_gt", values={"mask_iou": 0.3}))
+    assert [json.loads(line)["mask_iou"] for line in path.read_text().splitlines()] == [0.1, 0.3]
 
 
 def test_bench_rows_tables_and_report(reference, scenes):
     rows = reference.rows
     assert len(rows) == 3 * 7 and not reference.failures
-    by = {(r["scene"], r["config"]): r for r in rows}
+    by = {r.key: r for r in rows}
     for scene in ("scene_0000", "scene_0001", "scene_0002"):
         modal, hull = by[(scene, "mask/modal/modal_gt")], by[(scene, "mask/hull/modal_gt")]
-        expected = 1.0 - modal["occlusion"]  # the visible mask is inside the whole: IoU = visible fraction
-        assert modal["mask_iou"] == pytest.approx(expected, abs=1e-6)
-        assert 0 < hull["mask_iou"] <= 1
+        expected = 1.0 - modal.occlusion  # the visible mask is inside the whole: IoU = visible fraction
+        assert modal.value("mask_iou") == pytest.approx(expected, abs=1e-6)
+        assert 0 < hull.value("mask_iou") <= 1
         recon = by[(scene, "recon/inflate/completion_gt/classical")]
-        assert 0 < recon["chamfer"] < 0.5 and 0 < recon["volume_iou"] <= 1 and recon["psnr"] > 5
-        assert recon["lpips"] is None and "LPIPS unavailable" in recon["lpips_unavailable"]
-        assert (reference.out / recon["artifact"]).is_file()
+        assert 0 < recon.value("chamfer") < 0.5 and 0 < recon.value("volume_iou") <= 1 and recon.value("psnr") > 5
+        assert recon.value("lpips") is None and "LPIPS unavailable" in recon.lpips_unavailable
+        assert (reference.out / recon.artifact).is_file()
     table = {(t["input"], t["completion"]): t for t in mask_table(rows)}
-    assert table[("modal_gt", "modal")]["miou"] == pytest.approx(
-        np.mean([by[(s, "mask/modal/modal_gt")]["mask_iou"] for s in ("scene_0000", "scene_0001", "scene_0002")]))
+    assert table[("modal_gt", "modal")]["mask_iou"] == pytest.approx(
+        np.mean([by[(s, "mask/modal/modal_gt")].value("mask_iou") for s in ("scene_0000", "scene_0001", "scene_0002")]))
     assert [t["input"] for t in recon_table(rows)] == ["completion_gt"]
     md = (reference.out / "summary.md").read_text()
     assert "Table 1" in md and "| modal_gt | classical | 3 |" in md and "LPIPS n/a" in md
     csv = (reference.out / "summary.csv").read_text().splitlines()
-    assert csv[0].startswith("table,recon,input,completion,bucket,n,miou")
+    assert csv[0].startswith("table,recon,input,completion,bucket,n,mask_iou")
     page = (reference.out / "report.html").read_text()
     assert page.count("<table") == 3 and page.count("<svg") >= 2 and 'class="sortable"' in page
     for src in ("scene_0000/input.png", "work/scene_0000/completions/classical-modal_gt/amodal_mask.png"):
@@ -151,6 +152,22 @@ def test_a_failing_row_is_reported_and_retried(scenes, tmp_path):
     (work / "modal_est.png").unlink()
     again = run_bench(scenes, out, configs=["mask/modal/*"], workers=1, limit=1, progress=False)
     assert not again.failures and again.new_rows == 1 and not (out / "failures.jsonl").exists()
+
+
+def test_a_new_metric_is_one_spec_and_appears_in_every_table(reference, monkeypatch):
+    from dataclasses import replace
+
+    from amodal3d.bench.report import report_html
+    from amodal3d.bench.summary import csv_text, markdown
+    from metrics import specs
+
+    fscore = specs.MetricSpec("fscore", "F@0.05", 3, True, (specs.RECON_TABLE,), "F-score at 0.05")
+    monkeypatch.setattr(specs, "METRICS", specs.METRICS + (fscore,))
+    rows = [replace(r, values={**r.values, "fscore": 0.625}) if r.table == specs.RECON_TABLE else r
+            for r in reference.rows]
+    assert "| F@0.05 |" in markdown(rows) and "| 0.625 |" in markdown(rows)
+    assert csv_text(rows).splitlines()[0].endswith(",fscore")
+    assert report_html(rows, reference.out).count("F@0.05") == 2  # Tables 3-4 and all rows
 
 
 def test_cli_errors_are_one_line(tmp_path, scenes):

@@ -54,3 +54,40 @@ def test_camera_dict_round_trip():
     back = C.Camera.from_dict(cam.to_dict())
     np.testing.assert_allclose(back.K, cam.K)
     np.testing.assert_allclose(back.c2w, cam.c2w)
+
+
+STRAY_CONVENTIONS = {
+    r"22\.5|360(\.0)?\s*/\s*16": "the ring's azimuth step",
+    r"elev\w*\W{1,6}30(\.0)?\b|\b30(\.0)?,\s*ring": "the ring's elevation",
+    r"arctan2\([^)]*cent": "a camera's azimuth from its centre",
+    r"\b280(\.0)?\b": "SyncDreamer's focal length",
+    r"rotation_matrix\([^)]*(1\.57|pi\s*/\s*2)|\[\[1(\.0)?, 0(\.0)?, 0(\.0)?\], \[0(\.0)?, 0(\.0)?, -1": "the up-axis turn",
+}
+
+
+def test_camera_conventions_are_written_in_one_place():
+    """Ring literals, azimuth from a camera centre, the focal length and the Y-up turn live in core/cameras.py."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    home = root / "amodal3d" / "core" / "cameras.py"
+    found = []
+    for folder in ("amodal3d", "recon", "metrics", "blender_scenes", "benchmarks"):
+        for path in (root / folder).rglob("*.py"):
+            if path == home:
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                code = line.split("#")[0]
+                for pattern, what in STRAY_CONVENTIONS.items():
+                    if re.search(pattern, code):
+                        found.append(f"{path.relative_to(root)}:{number}: {what}: {line.strip()}")
+    assert found == []
+
+
+def test_camera_angles_and_ring_metadata_agree_with_the_cameras():
+    ring = C.syncdreamer_ring(40.0)
+    for camera, angles in zip(ring, C.ring_angles(40.0)):
+        azimuth, elevation, radius = camera.angles()
+        assert np.isclose((azimuth - angles["azimuth_deg"] + 180) % 360 - 180, 0, atol=1e-9)
+        assert np.isclose(elevation, angles["elevation_deg"]) and np.isclose(radius, C.SYNCDREAMER_RADIUS)

@@ -16,11 +16,11 @@ from amodal3d.completion import (
     write_completion,
 )
 from amodal3d.completion.frontend import upsampled_mask
+from amodal3d.completion.vote import vote
 from amodal3d.core.errors import UserError
 from amodal3d.core.framing import Frame, mask_from_alpha, mask_from_white
 from amodal3d.core.io import write_png
 from amodal3d.core.prompts import Prompt
-from amodal3d.completion.vote import vote
 from metrics import mask_iou
 
 

@@ -12,7 +12,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Callable
 
 from amodal3d.bench.scene_job import run_scene
-from amodal3d.core.errors import UserError
+from amodal3d.core.optional import available, require
 
 Task = tuple[str, list]  # (scene folder, configurations)
 OnEvent = Callable[[str, dict], None]
@@ -36,12 +36,10 @@ def _single_threaded() -> None:
     import cv2
 
     cv2.setNumThreads(1)
-    try:
+    if available("torch"):
         import torch
 
         torch.set_num_threads(1)
-    except ImportError:
-        pass
 
 
 def _worker(scene: str, configs: list, out: str, options) -> int:
@@ -92,10 +90,7 @@ def run_ray(tasks: list[Task], out: str, options, on_event: OnEvent, address: st
             num_cpus_per_task: float = 1.0) -> None:
     """Scenes as Ray tasks. ``address``: "local" starts a Ray instance on this machine; "auto" or "ray://host:port"
     joins a cluster (the output folder must then be on storage every node sees)."""
-    try:
-        import ray
-    except ImportError:
-        raise UserError("--ray needs Ray: pip install 'amodal3d[ray]'") from None
+    ray = require("ray", "--ray")
     started = not ray.is_initialized()
     if started:
         kwargs = {"include_dashboard": False, "log_to_driver": False}

@@ -8,9 +8,11 @@ import math
 import os
 from pathlib import Path
 
-from amodal3d.bench.configs import MASK_TABLE, RECON_TABLE
-from amodal3d.bench.summary import BUCKETS, format_value, mask_table, recon_table
+from amodal3d.bench.results import Row
+from amodal3d.bench.summary import mask_columns, mask_table, recon_columns, recon_table
 from amodal3d.core.io import write_text
+from metrics import specs
+from metrics.specs import MASK_TABLE, RECON_TABLE, format_value
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
 
@@ -99,14 +101,19 @@ def scatter_svg(series: dict[str, list[tuple[float, float]]], title: str, ylabel
     return "".join(parts)
 
 
-def _series(rows: list[dict], table: str, metric: str, name_of) -> dict[str, list[tuple[float, float]]]:
+def _series(rows: list[Row], table: str, metric: str, name_of) -> dict[str, list[tuple[float, float]]]:
     series: dict[str, list] = {}
     for r in rows:
-        if r["table"] == table and r.get(metric) is not None:
+        if r.table == table and r.value(metric) is not None:
             name = name_of(r)
             if name:
-                series.setdefault(name, []).append((r["occlusion"], r[metric]))
+                series.setdefault(name, []).append((r.occlusion, r.value(metric)))
     return dict(sorted(series.items()))
+
+
+def _row_line(r: Row) -> dict:
+    """A row as a line of the all-rows table: identity columns and every metric value."""
+    return {"scene": r.scene, "config": r.config, "occlusion": r.occlusion, "category": r.category, **r.values}
 
 
 def _figure(src: str, caption: str) -> str:
@@ -114,76 +121,72 @@ def _figure(src: str, caption: str) -> str:
             f'<figcaption>{html.escape(caption)}</figcaption></figure>')
 
 
-def scene_grid(rows: list[dict], out: Path) -> str:
-    by_scene: dict[str, list[dict]] = {}
+def scene_grid(rows: list[Row], out: Path) -> str:
+    by_scene: dict[str, list[Row]] = {}
     for r in rows:
-        by_scene.setdefault(r["scene"], []).append(r)
+        by_scene.setdefault(r.scene, []).append(r)
+    chamfer, psnr = specs.BY_KEY["chamfer"], specs.BY_KEY["psnr"]
     blocks = []
     for scene in sorted(by_scene):
-        srows = sorted(by_scene[scene], key=lambda r: r["config"])
+        srows = sorted(by_scene[scene], key=lambda r: r.config)
         first = srows[0]
-        folder = Path(first["scene_path"])
+        folder = Path(first.scene_path)
         rel = os.path.relpath(folder, out)
         tiles = [_figure(f"{rel}/input.png", "input"), _figure(f"{rel}/modal_mask.png", "GT modal"),
                  _figure(f"{rel}/amodal_mask.png", "GT amodal")]
         for r in srows:
-            if r["table"] == MASK_TABLE:
-                tiles.append(_figure(r["artifact"], f"{r['completion']} ({r['input']}) IoU {r['mask_iou']:.2f}"))
-        recon_tiles = [_figure(r["artifact"], f"{r['config'].split('/', 1)[1]}: CD {_cell(r['chamfer'], 3)}, "
-                                              f"PSNR {_cell(r['psnr'], 1)}")
-                       for r in srows if r["table"] == RECON_TABLE]
+            if r.table == MASK_TABLE:
+                tiles.append(_figure(r.artifact, f"{r.completion} ({r.input}) IoU {r.value('mask_iou'):.2f}"))
+        recon_tiles = [_figure(r.artifact, f"{r.config.split('/', 1)[1]}: {chamfer.title} "
+                                           f"{chamfer.format(r.value('chamfer'))}, {psnr.title} "
+                                           f"{psnr.format(r.value('psnr'))}")
+                       for r in srows if r.table == RECON_TABLE]
         blocks.append(f'<div class="scene" id="{html.escape(scene)}"><b>{html.escape(scene)}</b>: '
-                      f'{html.escape(first["target"])} ({html.escape(first["category"])}), occlusion '
-                      f'{first["occlusion"]:.2f}<div class="tiles">{"".join(tiles)}</div>'
+                      f'{html.escape(first.target)} ({html.escape(first.category)}), occlusion '
+                      f'{first.occlusion:.2f}<div class="tiles">{"".join(tiles)}</div>'
                       f'<div class="tiles">{"".join(recon_tiles)}</div></div>')
     return "".join(blocks)
 
 
-def report_html(rows: list[dict], out: Path, meta: dict | None = None) -> str:
+def report_html(rows: list[Row], out: Path, meta: dict | None = None) -> str:
     out = Path(out)
     meta_html = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in (meta or {}).items())
-    mask_cols = [("input", "visible mask", 0), ("completion", "method", 0), ("n", "n", 0), ("miou", "mIoU", 3),
-                 *((f"miou {b[0]}", f"mIoU {b[0]}", 3) for b in BUCKETS)]
-    recon_cols = [("recon", "recon", 0), ("input", "input", 0), ("completion", "completion", 0), ("n", "n", 0),
-                  ("chamfer", "CD", 4), ("volume_iou", "vIoU", 3), ("psnr", "PSNR", 2), ("ssim", "SSIM", 3),
-                  ("lpips", "LPIPS", 3), ("input_mask_iou", "input mask IoU", 3), ("seconds", "s/row", 2)]
     row_cols = [("scene", "scene", 0), ("config", "config", 0), ("occlusion", "occlusion", 3),
-                ("category", "category", 0), ("mask_iou", "mask IoU", 3), ("chamfer", "CD", 4),
-                ("volume_iou", "vIoU", 3), ("psnr", "PSNR", 2), ("ssim", "SSIM", 3), ("lpips", "LPIPS", 3),
-                ("seconds", "seconds", 2)]
+                ("category", "category", 0),
+                *((spec.key, spec.title, spec.digits) for spec in specs.METRICS if spec.tables)]
     recon_rows = recon_table(rows)
     reasons = sorted({t["lpips_unavailable"] for t in recon_rows if t["lpips_unavailable"]})
     plots = [
         scatter_svg(_series(rows, MASK_TABLE, "mask_iou",
-                            lambda r: r["completion"] if r["input"] == "modal_gt" else None),
+                            lambda r: r.completion if r.input == "modal_gt" else None),
                     "amodal mask IoU vs occlusion (GT visible mask)", "mask IoU"),
-        scatter_svg(_series(rows, RECON_TABLE, "chamfer", lambda r: f"{r['recon']}: {r['input']}"),
+        scatter_svg(_series(rows, RECON_TABLE, "chamfer", lambda r: f"{r.recon}: {r.input}"),
                     "Chamfer distance vs occlusion", "Chamfer distance"),
-        scatter_svg(_series(rows, RECON_TABLE, "volume_iou", lambda r: f"{r['recon']}: {r['input']}"),
+        scatter_svg(_series(rows, RECON_TABLE, "volume_iou", lambda r: f"{r.recon}: {r.input}"),
                     "volumetric IoU vs occlusion", "vIoU"),
     ]
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>amodal3d bench</title><style>{STYLE}</style></head>
 <body>
 <h1>amodal3d bench</h1>
-<ul>{meta_html}<li>rows: {len(rows)}, scenes: {len({r['scene'] for r in rows})}</li></ul>
+<ul>{meta_html}<li>rows: {len(rows)}, scenes: {len({r.scene for r in rows})}</li></ul>
 <h2>Table 1: amodal mask mIoU</h2>
-{table_html(mask_table(rows), mask_cols)}
+{table_html(mask_table(rows), mask_columns())}
 <h2>Tables 3-4: reconstruction from each input</h2>
-{table_html(recon_rows, recon_cols)}
+{table_html(recon_rows, recon_columns())}
 {"<p>LPIPS n/a: " + html.escape("; ".join(reasons)) + "</p>" if reasons else ""}
 <h2>Metric vs occlusion</h2>
 <div class="plots">{"".join(plots)}</div>
 <h2>Scenes</h2>
 {scene_grid(rows, out)}
 <h2>All rows</h2>
-{table_html(sorted(rows, key=lambda r: (r["scene"], r["config"])), row_cols)}
+{table_html([_row_line(r) for r in sorted(rows, key=lambda r: r.key)], row_cols)}
 <script>{SORT_SCRIPT}</script>
 </body></html>
 """
 
 
-def write_report(rows: list[dict], out: Path, meta: dict | None = None) -> Path:
+def write_report(rows: list[Row], out: Path, meta: dict | None = None) -> Path:
     path = Path(out) / "report.html"
     write_text(path, report_html(rows, out, meta))
     return path

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from amodal3d.bench.configs import BenchConfig, select_configs
-from amodal3d.bench.results import ResultsLog, append_jsonl
+from amodal3d.bench.results import ResultsLog, Row, append_jsonl
 from amodal3d.bench.scene_job import BenchOptions
 from amodal3d.core.errors import UserError
 from amodal3d.core.io import write_json
@@ -29,7 +29,7 @@ SETTINGS_THAT_CHANGE_ROWS = ("seed", "samples", "sam_checkpoint", "sam_model", "
 @dataclass
 class BenchRun:
     out: Path
-    rows: list[dict]
+    rows: list[Row]
     new_rows: int
     failures: list[dict] = field(default_factory=list)
     seconds: float = 0.0
@@ -150,7 +150,7 @@ def _run_locked(scenes, out, completions, recons, chosen, scene_dirs, options, w
         bar.close()
     names = {s.name for s in scene_dirs}
     ids = {c.id for c in chosen}
-    rows = [r for r in log.rows if r["scene"] in names and r["config"] in ids]
+    rows = [r for r in log.rows if r.scene in names and r.config in ids]
     meta = {"scenes": str(scenes), "completions": ", ".join(completions), "recons": ", ".join(recons),
             "samples": options.samples, "seed": options.seed, "failed rows": len(failures)}
     write_summary(rows, out, meta)

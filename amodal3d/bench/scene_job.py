@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from amodal3d.bench.configs import COMPLETION_INPUTS, MASK_TABLE, BenchConfig
+from amodal3d.bench.results import Row
 from amodal3d.completion.base import cached_completer
 from amodal3d.completion.baselines import BASELINES
 from amodal3d.core.errors import UserError
@@ -93,19 +94,20 @@ class SceneJob:
 
     # ------------------------------------------------------------------------------------------- rows
 
-    def row(self, config: BenchConfig) -> dict:
+    def row(self, config: BenchConfig) -> Row:
         start = time.perf_counter()
         meta = self.scene.meta
-        row = {"scene": self.scene.folder.name, "config": config.id, "table": config.table,
-               "completion": config.completion, "recon": config.recon, "input": config.input,
-               "occlusion": float(meta["occlusion_ratio"]), "target": meta["target"]["name"],
-               "category": meta["target"]["category"], "seed": self.options.seed, "samples": self.options.samples,
-               "scene_path": str(self.scene.folder)}
-        row.update(self._mask_row(config) if config.table == MASK_TABLE else self._recon_row(config))
-        row["seconds"] = time.perf_counter() - start
+        row = Row(self.scene.folder.name, config.id, config.table, config.input, config.completion, config.recon,
+                  float(meta["occlusion_ratio"]), meta["target"]["name"], meta["target"]["category"],
+                  self.options.seed, self.options.samples, str(self.scene.folder))
+        if config.table == MASK_TABLE:
+            self._mask_row(config, row)
+        else:
+            self._recon_row(config, row)
+        row.values["seconds"] = time.perf_counter() - start
         return row
 
-    def _mask_row(self, config: BenchConfig) -> dict:
+    def _mask_row(self, config: BenchConfig, row: Row) -> None:
         from metrics import mask_iou
 
         modal = self.modal(config.input)
@@ -116,7 +118,8 @@ class SceneJob:
         else:
             _, mask, folder = self.completion(config.completion, config.input)
             artifact = folder / "amodal_mask.png"
-        return {"mask_iou": mask_iou(mask, self.amodal_gt), "artifact": self._relative(artifact)}
+        row.values["mask_iou"] = mask_iou(mask, self.amodal_gt)
+        row.artifact = self._relative(artifact)
 
     def input_view(self, config: BenchConfig) -> np.ndarray:
         """The RGBA handed to the reconstructor for this row."""
@@ -130,7 +133,7 @@ class SceneJob:
             mask = self.modal(config.input)
         return np.dstack([self.image, mask.astype(np.float32)]).astype(np.float32)
 
-    def _recon_row(self, config: BenchConfig) -> dict:
+    def _recon_row(self, config: BenchConfig, row: Row) -> None:
         from metrics import evaluate_reconstruction, mask_iou
         from recon.pipeline import make_inputs, reconstruct
 
@@ -145,15 +148,14 @@ class SceneJob:
         preview = folder / f"{slug}.png"
         strip = np.concatenate([composite_on_white(views[i]) for i in PREVIEW_VIEWS if i < len(views)], axis=1)
         self._write(preview, _downsize(strip, PREVIEW_TILE))
-        row = {"input_mask_iou": mask_iou(rgba[..., 3] >= 0.5, self.amodal_gt), **scores,
-               "recon_seconds": recon_seconds,
-               "faces": int(len(result.mesh.faces)), "artifact": self._relative(preview)}
+        row.lpips_unavailable = scores.pop("lpips_unavailable", None)
+        row.values.update(input_mask_iou=mask_iou(rgba[..., 3] >= 0.5, self.amodal_gt), **scores)
+        row.recon_seconds, row.faces, row.artifact = recon_seconds, int(len(result.mesh.faces)), self._relative(preview)
         if self.options.keep_meshes:
             mesh_path = folder / f"{slug}.glb"
             with replacing(mesh_path) as tmp:
                 result.mesh.export(tmp)
-            row["mesh"] = self._relative(mesh_path)
-        return row
+            row.mesh = self._relative(mesh_path)
 
     # ------------------------------------------------------------------------------------------- helpers
 

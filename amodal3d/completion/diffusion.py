@@ -3,12 +3,12 @@ schedulers, and loading weights from a folder or a hub id."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 
 from amodal3d.core.checkpoints import verify_weights_folder
 from amodal3d.core.errors import UserError
+from amodal3d.core.optional import require
 
 # Faster samplers a user can pick instead of the paper's DDIM (diffusers class names).
 SCHEDULERS = {
@@ -17,15 +17,6 @@ SCHEDULERS = {
     "euler_a": "EulerAncestralDiscreteScheduler",
     "unipc": "UniPCMultistepScheduler",
 }
-
-
-def require(module: str, package: str | None = None):
-    """Import ``module`` or raise a UserError naming the pip package to install."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise UserError(f"this backend needs the Python package '{package or module}': "
-                        f"pip install {package or module}") from None
 
 
 def pick_device(device: str | None):

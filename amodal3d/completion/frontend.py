@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from amodal3d.completion.base import CanvasInput, Completer, get_completer
+from amodal3d.completion.vote import vote
 from amodal3d.core.errors import UserError
 from amodal3d.core.framing import Frame, mask_from_alpha, mask_from_white
 from amodal3d.core.io import MIN_IMAGE_SIDE, composite_on_white
 from amodal3d.core.prompts import Prompt
 from amodal3d.segmenters import modal_mask
-from amodal3d.completion.vote import vote
 
 DEFAULT_METHOD = "classical"
 

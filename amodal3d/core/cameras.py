@@ -24,6 +24,8 @@ SYNCDREAMER_FOCAL_PX = 280.0  # at SYNCDREAMER_RESOLUTION; lens 35 mm / sensor 3
 SENSOR_WIDTH_MM = 32.0
 
 _CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
+Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+"""Rotation turning a Y-up file (glTF, most OBJ exporters) into our +Z-up world: (x, y, z) -> (x, -z, y)."""
 
 
 @dataclass(frozen=True)
@@ -43,13 +45,22 @@ class Camera:
     def center(self) -> np.ndarray:
         return self.c2w[:3, 3].copy()
 
-    def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """World points (N, 3) -> pixel coordinates (N, 2) (x right, y down, pixel centres at +0.5) and depth (N,)."""
-        cam = points @ self.w2c[:3, :3].T + self.w2c[:3, 3]
+    def project(self, points: np.ndarray, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
+        """World points (N, 3) -> pixel coordinates (N, 2) (x right, y down, pixel centres at +0.5) and depth (N,).
+        ``dtype`` float32 is about twice as fast on millions of points (a grid of voxel centres)."""
+        w2c, K = self.w2c.astype(dtype), self.K.astype(dtype)
+        cam = np.asarray(points, dtype) @ w2c[:3, :3].T + w2c[:3, 3]
         z = cam[:, 2]
-        uv = cam @ self.K.T
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return uv[:, :2] / uv[:, 2:3], z
+        with np.errstate(divide="ignore", invalid="ignore"):  # K is upper triangular with K[2] = (0, 0, 1)
+            u = (K[0, 0] * cam[:, 0] + K[0, 1] * cam[:, 1]) / z + K[0, 2]
+            v = K[1, 1] * cam[:, 1] / z + K[1, 2]
+        return np.stack([u, v], axis=1), z
+
+    def angles(self) -> tuple[float, float, float]:
+        """(azimuth deg, elevation deg, radius) of the camera's position around the origin (see the module doc)."""
+        x, y, z = self.center
+        radius = float(np.linalg.norm(self.center))
+        return float(np.degrees(np.arctan2(y, x))), float(np.degrees(np.arcsin(z / radius))), radius
 
     def backproject(self, depth: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Planar depth (H, W) -> world points (N, 3) for pixels with depth > 0 (and ``mask`` if given)."""
@@ -102,14 +113,19 @@ def orbit_camera(azimuth_deg: float, elevation_deg: float, radius: float, K: np.
     return Camera(K, look_at(spherical_position(azimuth_deg, elevation_deg, radius)), width, height)
 
 
+def ring_angles(input_azimuth_deg: float = 0.0) -> list[dict]:
+    """Azimuth (in [0, 360)) and elevation of the 16 SyncDreamer views; view 0 at the input's azimuth."""
+    step = 360.0 / SYNCDREAMER_NUM_VIEWS
+    return [{"elevation_deg": SYNCDREAMER_ELEVATION_DEG, "azimuth_deg": (input_azimuth_deg + i * step) % 360.0}
+            for i in range(SYNCDREAMER_NUM_VIEWS)]
+
+
 def syncdreamer_ring(input_azimuth_deg: float = 0.0, resolution: int = SYNCDREAMER_RESOLUTION) -> list[Camera]:
     """The 16 SyncDreamer cameras; view 0 is at the input view's azimuth."""
     K = syncdreamer_intrinsics(resolution)
     step = 360.0 / SYNCDREAMER_NUM_VIEWS
-    return [
-        orbit_camera(input_azimuth_deg + i * step, SYNCDREAMER_ELEVATION_DEG, SYNCDREAMER_RADIUS, K, resolution, resolution)
-        for i in range(SYNCDREAMER_NUM_VIEWS)
-    ]
+    return [orbit_camera(input_azimuth_deg + i * step, SYNCDREAMER_ELEVATION_DEG, SYNCDREAMER_RADIUS, K, resolution,
+                         resolution) for i in range(SYNCDREAMER_NUM_VIEWS)]
 
 
 def opencv_to_opengl(c2w: np.ndarray) -> np.ndarray:

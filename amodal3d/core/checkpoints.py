@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from amodal3d.core.errors import UserError
+from amodal3d.core.optional import require
 
 
 class InertStandIn:
@@ -51,15 +52,12 @@ def load_checkpoint(path: str | Path) -> dict:
 
     Raises UserError for a missing or unreadable file and for a pickle that names anything outside the allowlist.
     """
-    import torch
-
+    torch = require("torch", "loading a checkpoint")
     path = Path(path).expanduser()
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
+        return require("safetensors.torch", "loading a .safetensors file").load_file(str(path))
     mmap = zipfile.is_zipfile(path)  # the zip format can be memory-mapped: a 15 GB file is not read twice
     try:
         with torch.serialization.safe_globals(_allowed_globals()), warnings.catch_warnings():

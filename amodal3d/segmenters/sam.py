@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from amodal3d.core.errors import UserError
+from amodal3d.core.optional import require
 from amodal3d.core.prompts import Prompt
 
 SAM_MODELS = ("vit_b", "vit_l", "vit_h")
@@ -14,10 +15,7 @@ SAM_MODELS = ("vit_b", "vit_l", "vit_h")
 
 def build_sam(model_type: str = "vit_b", checkpoint: str | Path | None = None):
     """A SAM model. ``checkpoint=None`` builds randomly initialised weights (tests); a path loads the real ones."""
-    try:
-        from segment_anything import sam_model_registry
-    except ImportError:
-        raise UserError("segment-anything is not installed: pip install segment-anything") from None
+    sam_model_registry = require("segment_anything", "the SAM segmenter").sam_model_registry
     if model_type not in SAM_MODELS:
         raise UserError(f"unknown SAM model '{model_type}'; known: {', '.join(SAM_MODELS)}")
     if checkpoint is not None and not Path(checkpoint).is_file():
