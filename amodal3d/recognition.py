@@ -13,7 +13,7 @@ import numpy as np
 
 from amodal3d.completion.diffusion import load_component, pick_device, require
 from amodal3d.core.errors import UserError
-from amodal3d.core.io import as_rgb
+from amodal3d.core.io import as_rgb, to_uint8
 
 TEMPLATE = "a photo of a {}."
 
@@ -67,7 +67,7 @@ class ZeroShotCLIP:
     def __call__(self, images: list[np.ndarray]) -> list[Prediction]:
         """Images (H, W, 3) float in [0, 1] -> the most likely label of each and the full distribution."""
         torch = require("torch")
-        pixels = [np.clip(np.rint(img[..., :3] * 255), 0, 255).astype(np.uint8) for img in images]
+        pixels = [to_uint8(img[..., :3]) for img in images]
         inputs = self.processor(images=pixels, return_tensors="pt")
         with torch.no_grad():
             features = self.model.get_image_features(pixel_values=inputs["pixel_values"].to(self.device))
@@ -94,9 +94,10 @@ def recognition_accuracy(classifier, cases: list[dict]) -> dict:
             "raw": [p.label for p in raw], "completed": [p.label for p in whole]}
 
 
-def scene_cases(folder, method: str | None = None, samples: int = 1, seed: int = 0, **options) -> list[dict]:
+def scene_cases(folder, method: str = "classical", config=None, seed: int = 0) -> list[dict]:
     """Recognition cases from rendered scenes: the input and its visible mask, the first completion sample and the
-    vote mask of ``method``, and the target's category as the label."""
+    vote mask of ``method`` (with the stage ``config``, a CompletionConfig), and the target's category as the
+    label."""
     from pathlib import Path
 
     from amodal3d.completion import complete
@@ -111,8 +112,8 @@ def scene_cases(folder, method: str | None = None, samples: int = 1, seed: int =
     for path in paths:
         scene = Scene.open(path)
         image, modal = scene.image(INPUT), scene.mask(MODAL_MASK)
-        done = complete(image, Prompt(mask=modal), method=method, samples=samples, seed=seed,
-                        occluder_mask=scene.mask(OCCLUDER_MASK), **options)
+        done = complete(image, Prompt(mask=modal), method, config, seed=seed,
+                        occluder_mask=scene.mask(OCCLUDER_MASK))
         cases.append({"scene": path.name, "image": image, "modal": modal, "completed": done.samples[0],
                       "amodal": done.amodal_mask, "label": scene.meta["target"]["category"]})
     return cases

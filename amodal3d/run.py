@@ -4,6 +4,7 @@ OUT/ (written atomically: an interrupted run leaves no OUT)
   index.html         # input, visible mask, samples, vote, mesh preview turntable, metrics when a scene is given
   mesh.glb           # the textured mesh (also in reconstruction/)
   run.json           # settings, timings, metrics
+  config.json        # the command's config (`amodal3d run --config OUT/config.json` reruns it)
   completion/        # the completion folder (DESIGN.md)
   reconstruction/    # the reconstruction folder (mesh.glb/obj/ply, recon.json, views/ when generated)
   previews/          # turntable_000.png .. and turntable.gif of the mesh
@@ -14,17 +15,25 @@ from __future__ import annotations
 import html
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+import tyro
 
-from amodal3d.core.io import composite_on_white, write_json, write_png
+from amodal3d.completion.config import DEFAULT_METHOD as DEFAULT_COMPLETION
+from amodal3d.completion.config import CompletionConfig
+from amodal3d.core.config import CONFIG_JSON, to_dict
+from amodal3d.core.io import composite_on_white, to_uint8, write_json, write_png
 from amodal3d.core.outputs import atomic_dir
-from amodal3d.core.prompts import Prompt
+from amodal3d.core.prompts import InputConfig, Prompt
 from metrics.specs import METRICS
+from recon.config import DEFAULT_METHOD as DEFAULT_RECON
+from recon.config import ReconConfig
 
 RUN_STAGES = 4
+_Own = tyro.conf.arg(prefix_name=False)  # a nested config's flags without its name: --samples, --pix2gestalt.steps
 PREVIEW_VIEWS = 8
 PREVIEW_ELEVATION_DEG = 20.0
 PREVIEW_SHADING = 0.5
@@ -32,15 +41,32 @@ PREVIEW_SHADING = 0.5
 
 @dataclass
 class RunSettings:
-    completion: str | None = None
-    recon: str | None = None
-    samples: int = 4
-    seed: int = 0
-    context: float = 1.0
-    sam_checkpoint: str | None = None
-    sam_model: str = "vit_b"
-    elevation_deg: float | None = None
-    completion_options: dict = field(default_factory=dict)
+    """Which backends run and with what: everything of a run but its input and output."""
+
+    completion: Annotated[str, _Own] = DEFAULT_COMPLETION
+    """Completion backend: classical (CPU, default), gestalt-tiny (bundled learned model), pix2gestalt, inpaint,
+    progressive, or a plugin's; its options are the --<name>.* flags."""
+    recon: Annotated[str, _Own] = DEFAULT_RECON
+    """Reconstruction backend: inflate (CPU, default), visual_hull, neus, syncdreamer, sds, or a plugin's; its
+    options are the --<name>.* flags."""
+    seed: Annotated[int, _Own] = 0
+    """Same seed, same result (completion samples and stochastic reconstructions)."""
+    completion_config: Annotated[CompletionConfig, _Own] = field(default_factory=CompletionConfig)
+    recon_config: Annotated[ReconConfig, _Own] = field(default_factory=ReconConfig)
+
+
+@dataclass
+class RunConfig:
+    """The main job: prompt -> completion -> amodal mask -> reconstruction. Writes OUT/mesh.glb, OUT/index.html
+    (input, masks, samples, vote, mesh turntable), OUT/run.json, OUT/config.json, and the completion/ and
+    reconstruction/ folders. `amodal3d run photo.jpg --point X Y --out DIR` also works."""
+
+    out: Path
+    """Output folder: new or empty (an earlier run there needs --overwrite)."""
+    input: Annotated[InputConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=InputConfig)
+    settings: Annotated[RunSettings, _Own] = field(default_factory=RunSettings)
+    overwrite: bool = False
+    """Replace an earlier run in --out (atomically; nothing else is ever replaced)."""
 
 
 @dataclass
@@ -72,19 +98,20 @@ def write_previews(mesh, cameras, folder: Path) -> list[str]:
         rgb = composite_on_white(render_mesh(mesh, camera, shading=PREVIEW_SHADING).rgba)
         names.append(f"turntable_{i:03d}.png")
         write_png(folder / names[-1], rgb)
-        frames.append(Image.fromarray(np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)))
+        frames.append(Image.fromarray(to_uint8(rgb)))
     frames[0].save(folder / "turntable.gif", save_all=True, append_images=frames[1:], duration=250, loop=0)
     return names
 
 
 def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | None = None,
         scene: Path | None = None, source: dict | None = None, progress=None, overwrite: bool = False,
-        original_size: tuple[int, int] | None = None) -> RunResult:
+        original_size: tuple[int, int] | None = None, config: dict | None = None) -> RunResult:
     """Complete the prompted object, reconstruct it and write OUT (see the module docstring). With ``scene`` (a
     rendered scene folder whose input image this is), the mesh is placed in the scene's frame and scored.
     ``progress(i, n, stage)`` is called as each of the n stages starts. An earlier run's OUT is replaced (atomically)
     only with ``overwrite``. ``original_size`` (W, H): the user's photo before it was downscaled to ``image``; the
-    completion folder then also has the masks at that size."""
+    completion folder then also has the masks at that size. ``config``: the command's config record, saved as
+    config.json."""
     from amodal3d.completion import complete, write_completion
     from amodal3d.completion.frontend import check_image
     from amodal3d.core.formats.reconstruction import write_reconstruction
@@ -98,16 +125,14 @@ def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | No
     with atomic_dir(out, "run", replace=overwrite) as tmp:
         progress(1, RUN_STAGES, "completion")
         start = time.perf_counter()
-        done = complete(image, prompt, method=settings.completion, samples=settings.samples, seed=settings.seed,
-                        context=settings.context, sam_checkpoint=settings.sam_checkpoint,
-                        sam_model=settings.sam_model, **settings.completion_options)
+        done = complete(image, prompt, settings.completion, settings.completion_config, seed=settings.seed)
         write_completion(done, tmp / "completion", source, original_size=original_size)
         timings["completion"] = time.perf_counter() - start
 
         progress(2, RUN_STAGES, "reconstruction")
         start = time.perf_counter()
-        inputs = make_inputs(whole_view(done.samples[0], done.amodal_mask), scene, settings.elevation_deg)
-        result = reconstruct(inputs, settings.recon, seed=settings.seed)
+        inputs = make_inputs(whole_view(done.samples[0], done.amodal_mask), scene, settings.recon_config.elevation)
+        result = reconstruct(inputs, settings.recon, settings.recon_config, seed=settings.seed)
         write_reconstruction(result, tmp / "reconstruction",
                              {**(source or {}), "completion": "completion", "elevation_deg": inputs.elevation_deg})
         shutil.copyfile(tmp / "reconstruction" / "mesh.glb", tmp / "mesh.glb")
@@ -132,11 +157,13 @@ def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | No
             timings["scoring"] = time.perf_counter() - start
         write_png(tmp / "input.png", check_image(image))
         info = {"version": 1, **(source or {}), "scene": None if scene is None else str(scene),
-                "settings": asdict(settings), "completion_method": done.method,
+                "settings": to_dict(settings), "completion_method": done.method,
                 "recon_method": result.info.get("method"), "segmenter": done.segmenter,
                 "samples": len(done.samples), "faces": int(len(result.mesh.faces)), "timings": timings,
                 "metrics": metrics}
         write_json(tmp / "run.json", info)
+        if config is not None:
+            write_json(tmp / CONFIG_JSON, config)
         (tmp / "index.html").write_text(index_html(info, len(done.samples), previews), encoding="utf-8")
     return RunResult(out, out / "mesh.glb", timings, metrics)
 

@@ -19,6 +19,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -28,22 +29,39 @@ from amodal3d.core.outputs import check_output, exclusive, prepare_resumable
 
 @dataclass
 class TrainConfig:
+    """Train the conditional diffusion completion model on whole-part pairs (pix2gestalt section 3.2): a small
+    pixel-space model on the CPU (--model tiny) or the full model from a converted pix2gestalt folder on a GPU.
+    Resumes from OUT/checkpoint; the trained model lands in OUT/model (use it with --gestalt-tiny.weights OUT/model
+    or --pix2gestalt.weights OUT/model)."""
+
     pairs: Path
+    """A pairs folder (amodal3d make-pairs)."""
     out: Path
-    model: str = "tiny"  # "tiny" or a pix2gestalt diffusers folder / hub id to fine-tune
-    resolution: int | None = None  # canvas size (default: 64 for tiny, 256 for pix2gestalt)
+    """Training folder: checkpoint/, model/, loss.jsonl, train.json, config.json (resumable)."""
+    model: str = "tiny"
+    """'tiny' or a pix2gestalt diffusers folder / hub id to fine-tune."""
+    resolution: int | None = None
+    """Canvas size (default: 64 for tiny, 256 for pix2gestalt)."""
     steps: int = 1000
+    """Optimiser steps in all (a resumed run continues up to this)."""
     batch_size: int = 16
     learning_rate: float = 2e-4
     seed: int = 0
-    context: float = 1.0  # canvas margin around the visible mask, as the front end
-    dropout: float = 0.05  # each of the three CFG dropout cases
+    """Batches, noise and dropout are drawn from (seed, step): a resumed run continues exactly."""
+    context: float = 1.0
+    """Canvas margin around the visible mask, as the completion front end frames its input."""
+    dropout: float = 0.05
+    """Classifier-free-guidance dropout of each of the three cases (image embedding, concat, both)."""
     checkpoint_every: int = 250
-    mixed_precision: str = "no"  # "no", "bf16", "fp16" (accelerate)
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    """accelerate's mixed precision (a GPU)."""
     gradient_checkpointing: bool = False
-    width: int = 32  # tiny model: channels of the first UNet level
-    prediction: str | None = None  # "epsilon", "sample" or "v_prediction"; default: "sample" for tiny, else the model's
-    flip: bool = True  # mirror half of each batch left-right
+    width: int = 32
+    """Tiny model: channels of the first UNet level."""
+    prediction: Literal["epsilon", "sample", "v_prediction"] | None = None
+    """What the UNet predicts (default: 'sample' for tiny, the loaded model's own otherwise)."""
+    flip: bool = True
+    """Mirror half of each batch left-right."""
 
 
 def tiny_model(resolution: int, width: int = 32, seed: int = 0, prediction: str = "sample"):
@@ -56,7 +74,7 @@ def tiny_model(resolution: int, width: int = 32, seed: int = 0, prediction: str 
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     from amodal3d.completion.cc_projection import CCProjection
-    from amodal3d.completion.pix2gestalt import SCHEDULER_CONFIG, Pix2GestaltPipeline
+    from amodal3d.completion.pipeline_pix2gestalt import SCHEDULER_CONFIG, Pix2GestaltPipeline
 
     torch.manual_seed(seed)
     dim = 2 * width
@@ -100,7 +118,7 @@ class Trainer:
         import torch
         from accelerate import Accelerator
 
-        from amodal3d.completion.pix2gestalt import RESOLUTION, Pix2GestaltPipeline
+        from amodal3d.completion.pipeline_pix2gestalt import RESOLUTION, Pix2GestaltPipeline
 
         self.config = config
         given_model = config.model if config.model != "tiny" and Path(config.model).exists() else None
@@ -231,7 +249,7 @@ class Trainer:
                                              "resolution": self.resolution, "pairs_used": len(self.data["whole"])})
 
     def resume(self, folder: Path) -> None:
-        from amodal3d.completion.pix2gestalt import Pix2GestaltPipeline
+        from amodal3d.completion.pipeline_pix2gestalt import Pix2GestaltPipeline
         from amodal3d.core.checkpoints import load_checkpoint
 
         saved = Pix2GestaltPipeline.from_pretrained(str(folder / "model"))

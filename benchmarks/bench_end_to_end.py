@@ -41,19 +41,19 @@ def main() -> None:
     parser.add_argument("--ray", default=None)
     args = parser.parse_args()
 
-    from amodal3d.bench import run_bench
+    from amodal3d.bench import BenchConfig, run_bench
     from amodal3d.bench.screenshot import find_browser, screenshot
     from blender_scenes.generate import RenderConfig, render_scenes
 
     start = time.perf_counter()
     reports = render_scenes(["all"], args.num, args.seed, args.out / "scenes",
-                            render=RenderConfig(samples=args.render_samples, denoise_quality=args.denoise_quality),
+                            render=RenderConfig(spp=args.render_samples, denoise_quality=args.denoise_quality),
                             workers=args.render_workers)
     render_seconds = time.perf_counter() - start
     rendered = sum(r.ok for r in reports)
     start = time.perf_counter()
-    run = run_bench(args.out / "scenes", args.out / "bench", configs=args.configs, workers=args.workers,
-                    ray_address=args.ray)
+    run = run_bench(BenchConfig(args.out / "scenes", args.out / "bench", configs=args.configs,
+                                workers=args.workers, ray=args.ray))
     bench_seconds = time.perf_counter() - start
     print((args.out / "bench" / "summary.md").read_text())
     shot = None

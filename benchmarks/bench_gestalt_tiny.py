@@ -54,9 +54,9 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="bench_gestalt_tiny_"))
     objects = [*HELD_OUT, *map(str, untextured_meshes(out / "meshes"))]
     render_scenes(objects, args.num, args.seed, out / "scenes", SceneConfig(resolution=256, ring_views=False),
-                  RenderConfig(samples=4, denoise_quality="FAST"), progress=True, workers=2)
-    options = ["--opt", f"gestalt-tiny.weights={args.weights}"] if args.weights else []
-    code = entrypoint(["bench", "--scenes", str(out / "scenes"), "--out", str(out / "bench"), "--completions",
+                  RenderConfig(spp=4, denoise_quality="FAST"), progress=True, workers=2)
+    options = ["--gestalt-tiny.weights", str(args.weights)] if args.weights else []
+    code = entrypoint(["bench", "--scenes", str(out / "scenes"), "--out", str(out / "bench"), "--completion",
                        "classical", "gestalt-tiny", "--configs", "mask/*", "--samples", str(args.samples),
                        "--seed", "0", *options])
     if code == 0:

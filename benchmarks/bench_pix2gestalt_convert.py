@@ -38,7 +38,7 @@ def denoise_step_seconds(folder: Path, samples: int) -> tuple[float, float]:
     import numpy as np
     import torch
 
-    from amodal3d.completion.pix2gestalt import Pix2GestaltPipeline
+    from amodal3d.completion.pipeline_pix2gestalt import Pix2GestaltPipeline
 
     pipe = Pix2GestaltPipeline.from_pretrained(str(folder))
     image = np.full((256, 256, 3), 0.5, np.float32)

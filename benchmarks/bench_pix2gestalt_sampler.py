@@ -30,7 +30,7 @@ def measure(weights: str, batched: bool, samples: int, steps: int, device: str, 
     import numpy as np
     import torch
 
-    from amodal3d.completion.pix2gestalt import Pix2GestaltPipeline
+    from amodal3d.completion.pipeline_pix2gestalt import Pix2GestaltPipeline
 
     torch.set_num_threads(max(torch.get_num_threads(), 1))
     pipe = Pix2GestaltPipeline.from_pretrained(weights).to(device)

@@ -23,7 +23,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--num", type=int, default=5)
     parser.add_argument("--resolution", type=int, default=256)
-    parser.add_argument("--samples", type=int, default=RenderConfig.samples)
+    parser.add_argument("--samples", type=int, default=RenderConfig.spp)
     parser.add_argument("--objects", nargs="+", default=["all"])
     parser.add_argument("--out", type=Path, default=None, help="keep the scenes here (default: a temporary folder)")
     args = parser.parse_args()
@@ -31,7 +31,7 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="bench_scenes_"))
     start = time.perf_counter()
     reports = render_scenes(args.objects, args.num, 0, out, SceneConfig(resolution=args.resolution),
-                            RenderConfig(samples=args.samples), progress=False)
+                            RenderConfig(spp=args.samples), progress=False)
     wall = time.perf_counter() - start
     done = [r for r in reports if r.ok]
     seconds = [r.seconds for r in done]

@@ -58,5 +58,6 @@ register_reconstructor = RECONSTRUCTORS.register
 available_reconstructors = RECONSTRUCTORS.names
 
 
-def get_reconstructor(name: str, **options) -> Reconstructor:
-    return RECONSTRUCTORS.create(name, **options)
+def get_reconstructor(name: str, config=None, **options) -> Reconstructor:
+    """An instance of backend ``name`` from ``config`` (its config class; default: the defaults) with ``options``."""
+    return RECONSTRUCTORS.create(name, config, **options)

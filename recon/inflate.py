@@ -10,10 +10,12 @@ from the input camera (the back takes the front's colours).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
+from amodal3d.core.io import to_uint8
 from recon.base import ReconInput, ReconResult, register_reconstructor
 from recon.volume import GRID_BOUND, grid_centres, project_to_pixels, surface_from_occupancy
 
@@ -36,7 +38,7 @@ def project_texture(mesh, rgb: np.ndarray, mask: np.ndarray, camera):
     import trimesh
     from PIL import Image
 
-    img8 = np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
+    img8 = to_uint8(rgb)
     _, (ri, ci) = ndimage.distance_transform_edt(~mask, return_indices=True)
     img8 = img8[ri, ci]  # every pixel takes the colour of the nearest object pixel
     uv, _ = camera.project(np.asarray(mesh.vertices))
@@ -47,13 +49,26 @@ def project_texture(mesh, rgb: np.ndarray, mask: np.ndarray, camera):
     return mesh
 
 
+@dataclass
+class InflateConfig:
+    """inflate: the silhouette inflated into a volume, textured from the view (CPU, single view, the default)."""
+
+    resolution: int = 128
+    """Voxel grid resolution over the object's box."""
+    thickness: float = 1.0
+    """Depth of the inflated volume relative to the silhouette's width."""
+
+
 @register_reconstructor("inflate")
 class InflateReconstructor:
     """Silhouette inflation (see the module docstring). ``resolution``: voxels per side of the [-0.75, 0.75]^3 grid."""
 
-    def __init__(self, resolution: int = 128, thickness: float = 1.0):
-        self.resolution = int(resolution)
-        self.thickness = float(thickness)
+    config_class = InflateConfig
+
+    def __init__(self, config: InflateConfig | None = None):
+        config = config or InflateConfig()
+        self.resolution = int(config.resolution)
+        self.thickness = float(config.thickness)
 
     def reconstruct(self, inputs: ReconInput, seed: int = 0) -> ReconResult:
         start = time.perf_counter()

@@ -4,13 +4,16 @@ The signed distance and colour live on grids (trilinear lookups with ``grid_samp
 hull's signed distance so a CPU run starts close. Rays from the views are rendered with NeuS's unbiased weights
 (alpha from the logistic CDF of the SDF, sharpness s learned) and fitted to the views' colours (on white) and
 masks; an eikonal term keeps the grid a distance field and a Laplacian term keeps it smooth. The surface is the
-zero level set (marching cubes), coloured from the colour grid. CPU default: 64^3 grid, 400 steps of 1024 rays;
-on a GPU pass ``resolution=256, steps=2000, rays=3584`` (SyncDreamer's NeuS settings) and ``device="cuda"``.
+zero level set (marching cubes), coloured from the colour grid. CPU default: 64^3 grid, 200 steps of 1024 rays of
+64 samples. A bigger fit on a GPU: ``--neus.resolution 256 --neus.steps 2000 --neus.rays 3584 --neus.device cuda``
+(SyncDreamer's own NeuS, ``train_renderer.py``, uses 2000 steps of 3584 rays and a hash-grid network, not this
+dense grid).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -101,12 +104,32 @@ def regularisers(model: GridSDF):
     return eikonal, (lap**2).mean()
 
 
+@dataclass
+class NeuSConfig:
+    """neus: a NeuS-style SDF fitted to several views by volume rendering (torch; CPU or GPU)."""
+
+    resolution: int = 64
+    """SDF grid resolution."""
+    steps: int = 200
+    """Optimisation steps."""
+    rays: int = 1024
+    """Rays per step."""
+    samples: int = 64
+    """Samples per ray."""
+    lr: float = 0.05
+    device: str | None = None
+    """cuda or cpu (default: the best present)."""
+
+
 @register_reconstructor("neus")
 class NeuSReconstructor:
-    def __init__(self, resolution: int = 64, steps: int = 200, rays: int = 1024, samples: int = 64,
-                 lr: float = 0.05, device: str | None = None):
-        self.resolution, self.steps, self.rays, self.samples = int(resolution), int(steps), int(rays), int(samples)
-        self.lr, self.device = float(lr), device
+    config_class = NeuSConfig
+
+    def __init__(self, config: NeuSConfig | None = None):
+        c = config or NeuSConfig()
+        self.resolution, self.steps, self.rays, self.samples = int(c.resolution), int(c.steps), int(c.rays), int(
+            c.samples)
+        self.lr, self.device = float(c.lr), c.device
 
     def fit(self, views: list[View], seed: int = 0):
         import torch

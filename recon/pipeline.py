@@ -11,8 +11,7 @@ from amodal3d.core.cameras import syncdreamer_input, syncdreamer_input_camera
 from amodal3d.core.errors import UserError
 from amodal3d.core.io import MIN_IMAGE_SIDE
 from recon.base import ReconInput, ReconResult, View, get_reconstructor
-
-DEFAULT_METHOD = "inflate"
+from recon.config import DEFAULT_METHOD, ReconConfig
 
 
 def view_from_completion(folder: Path) -> np.ndarray:
@@ -58,5 +57,8 @@ def make_inputs(rgba: np.ndarray, scene: Path | None = None, elevation_deg: floa
     return ReconInput(View(framed, syncdreamer_input_camera(elevation, framed.shape[0])), elevation)
 
 
-def reconstruct(inputs: ReconInput, method: str | None = None, seed: int = 0, **options) -> ReconResult:
-    return get_reconstructor(method or DEFAULT_METHOD, **options).reconstruct(inputs, seed=seed)
+def reconstruct(inputs: ReconInput, method: str = DEFAULT_METHOD, config: ReconConfig | None = None, *,
+                seed: int = 0, options: dict | None = None) -> ReconResult:
+    """Run backend ``method`` on ``inputs`` with the stage ``config``'s options for it (``options`` on top)."""
+    config = config or ReconConfig()
+    return get_reconstructor(method, config.backend(method, **(options or {}))).reconstruct(inputs, seed=seed)

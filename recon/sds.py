@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from amodal3d.core.cameras import Y_UP_TO_Z_UP, ZERO123_DISTANCE, syncdreamer_input
@@ -39,10 +40,23 @@ def launch_command(root: Path, image: Path, elevation_deg: float, out: Path, ste
             f"exp_root_dir={out}", "system.exporter_type=mesh-exporter"]
 
 
+@dataclass
+class SDSConfig:
+    """sds: Zero-1-to-3 score distillation through threestudio (needs its checkout and a GPU)."""
+
+    code: str | None = None
+    """A checkout of threestudio (default: $AMODAL3D_THREESTUDIO)."""
+    steps: int = DEFAULT_STEPS
+    """Training steps."""
+
+
 @register_reconstructor("sds")
 class SDSReconstructor:
-    def __init__(self, code: str | None = None, steps: int = DEFAULT_STEPS):
-        self.code, self.steps = code, int(steps)
+    config_class = SDSConfig
+
+    def __init__(self, config: SDSConfig | None = None):
+        c = config or SDSConfig()
+        self.code, self.steps = c.code, int(c.steps)
 
     def reconstruct(self, inputs: ReconInput, seed: int = 0) -> ReconResult:
         import trimesh

@@ -12,6 +12,7 @@ import inspect
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,14 +41,33 @@ def locate(code: str | None, checkpoint: str | None) -> tuple[Path, Path, Path]:
     return code_dir, config, ckpt
 
 
+@dataclass
+class SyncDreamerConfig:
+    """syncdreamer: 16 consistent views by SyncDreamer, then a mesh fitted to them (needs its code and weights)."""
+
+    code: str | None = None
+    """A checkout of SyncDreamer (default: $AMODAL3D_SYNCDREAMER)."""
+    checkpoint: str | None = None
+    """syncdreamer-pretrain.ckpt (default: $AMODAL3D_SYNCDREAMER_CKPT)."""
+    steps: int = DEFAULT_STEPS
+    """DDIM steps."""
+    cfg_scale: float = DEFAULT_CFG
+    crop: int = 200
+    """Longest side of the object on the 256 input canvas (SyncDreamer also uses 180 and 150)."""
+    device: str | None = None
+    fit: str = "visual_hull"
+    """The reconstruction method fitted to the 16 views."""
+
+
 @register_reconstructor("syncdreamer")
 class SyncDreamerReconstructor:
-    def __init__(self, code: str | None = None, checkpoint: str | None = None, steps: int = DEFAULT_STEPS,
-                 cfg_scale: float = DEFAULT_CFG, crop: int = 200, device: str | None = None,
-                 fit: str = "visual_hull"):
-        self.code, self.checkpoint = code, checkpoint
-        self.steps, self.cfg_scale, self.crop = int(steps), float(cfg_scale), int(crop)
-        self.device, self.fit = device, fit
+    config_class = SyncDreamerConfig
+
+    def __init__(self, config: SyncDreamerConfig | None = None):
+        c = config or SyncDreamerConfig()
+        self.code, self.checkpoint = c.code, c.checkpoint
+        self.steps, self.cfg_scale, self.crop = int(c.steps), float(c.cfg_scale), int(c.crop)
+        self.device, self.fit = c.device, c.fit
         self._model = None
 
     def _load(self):

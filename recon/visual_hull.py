@@ -5,10 +5,12 @@ each vertex best."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from amodal3d.core.errors import UserError
+from amodal3d.core.io import to_uint8
 from recon.base import ReconInput, ReconResult, View, register_reconstructor
 from recon.volume import GRID_BOUND, grid_centres, project_to_pixels, surface_from_occupancy
 
@@ -37,19 +39,32 @@ def colour_vertices(mesh, views: list[View]) -> None:
         facing = np.einsum("ij,ij->i", normals, towards)
         row, col, _, inside = project_to_pixels(view.camera, verts)
         better = inside & (facing > best)
-        rgb = np.clip(np.rint(view.rgba[row, col, :3] * 255), 0, 255).astype(np.uint8)
+        rgb = to_uint8(view.rgba[row, col, :3])
         colours[better, :3] = rgb[better]
         best[better] = facing[better]
     mesh.visual.vertex_colors = colours
+
+
+@dataclass
+class VisualHullConfig:
+    """visual_hull: space carving from several views (the scene's 16 ring views with --ring, or generated ones)."""
+
+    resolution: int = 128
+    """Voxel grid resolution over the object's box."""
+    tolerance: int = 0
+    """Views that may disagree with a voxel before it is carved away."""
 
 
 @register_reconstructor("visual_hull")
 class VisualHullReconstructor:
     """Needs multi-view inputs (``ReconInput.ring``), e.g. the GT ring of a rendered scene or generated views."""
 
-    def __init__(self, resolution: int = 128, tolerance: int = 0):
-        self.resolution = int(resolution)
-        self.tolerance = int(tolerance)
+    config_class = VisualHullConfig
+
+    def __init__(self, config: VisualHullConfig | None = None):
+        config = config or VisualHullConfig()
+        self.resolution = int(config.resolution)
+        self.tolerance = int(config.tolerance)
 
     def reconstruct(self, inputs: ReconInput, seed: int = 0) -> ReconResult:
         if len(inputs.ring) < 2:

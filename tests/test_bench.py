@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from amodal3d.bench import BenchOptions, run_bench, select_configs
+from amodal3d.bench import BenchConfig, run_bench, select_configs
 from amodal3d.bench.results import ResultsLog, Row
 from amodal3d.bench.summary import bucket_of, mask_table, recon_table
 from amodal3d.core.errors import UserError
@@ -31,7 +31,7 @@ def scenes(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(scenes, tmp_path_factory):
     """An uninterrupted in-process run (the rows every other engine and resumed run must reproduce)."""
-    return run_bench(scenes, tmp_path_factory.mktemp("ref"), configs=FAST, workers=1, progress=False)
+    return run_bench(BenchConfig(scenes, tmp_path_factory.mktemp("ref"), configs=FAST, workers=1), progress=False)
 
 
 def metric_view(rows):
@@ -97,10 +97,10 @@ def test_bench_rows_tables_and_report(reference, scenes):
 
 
 def test_rerun_is_a_no_op_and_other_settings_are_refused(reference, scenes):
-    again = run_bench(scenes, reference.out, configs=FAST, workers=1, progress=False)
+    again = run_bench(BenchConfig(scenes, reference.out, configs=FAST, workers=1), progress=False)
     assert again.new_rows == 0 and len(again.rows) == len(reference.rows)
     with pytest.raises(UserError, match="other settings"):
-        run_bench(scenes, reference.out, configs=FAST, options=BenchOptions(seed=5), workers=1, progress=False)
+        run_bench(BenchConfig(scenes, reference.out, configs=FAST, seed=5, workers=1), progress=False)
 
 
 def test_kill_9_then_resume_gives_the_uninterrupted_rows(reference, scenes, tmp_path):
@@ -126,14 +126,14 @@ def test_kill_9_then_resume_gives_the_uninterrupted_rows(reference, scenes, tmp_
 
 
 def test_process_pool_gives_the_same_rows(reference, scenes, tmp_path):
-    run = run_bench(scenes, tmp_path / "pool", configs=FAST, workers=2, progress=False)
+    run = run_bench(BenchConfig(scenes, tmp_path / "pool", configs=FAST, workers=2), progress=False)
     assert not run.failures
     assert metric_view(run.rows) == metric_view(reference.rows)
 
 
 def test_ray_on_a_local_instance_gives_the_same_rows(reference, scenes, tmp_path):
     pytest.importorskip("ray", reason="Ray is the optional extra amodal3d[ray]")
-    run = run_bench(scenes, tmp_path / "ray", configs=["mask/*"], workers=1, ray_address="local", limit=2,
+    run = run_bench(BenchConfig(scenes, tmp_path / "ray", configs=["mask/*"], workers=1, ray="local", limit=2),
                     progress=False)
     assert not run.failures and len(run.rows) == 2 * 6
     expected = {k: v for k, v in metric_view(reference.rows).items() if k[1].startswith("mask/") and
@@ -146,11 +146,11 @@ def test_a_failing_row_is_reported_and_retried(scenes, tmp_path):
     work = out / "work" / "scene_0000"
     work.mkdir(parents=True)
     (work / "modal_est.png").write_bytes(b"not a png")  # a corrupt cached stage
-    run = run_bench(scenes, out, configs=["mask/modal/*"], workers=1, limit=1, progress=False)
+    run = run_bench(BenchConfig(scenes, out, configs=["mask/modal/*"], workers=1, limit=1), progress=False)
     assert [f["config"] for f in run.failures] == ["mask/modal/modal_est"]
     assert (out / "failures.jsonl").is_file() and len(run.rows) == 1
     (work / "modal_est.png").unlink()
-    again = run_bench(scenes, out, configs=["mask/modal/*"], workers=1, limit=1, progress=False)
+    again = run_bench(BenchConfig(scenes, out, configs=["mask/modal/*"], workers=1, limit=1), progress=False)
     assert not again.failures and again.new_rows == 1 and not (out / "failures.jsonl").exists()
 
 
@@ -175,7 +175,7 @@ def test_cli_errors_are_one_line(tmp_path, scenes):
 
     assert entrypoint(["bench", "--scenes", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
     assert entrypoint(["bench", "--scenes", str(scenes), "--out", str(tmp_path / "o"),
-                       "--completions", "nonsense"]) == 2
+                       "--completion", "nonsense"]) == 2
 
 
 def test_report_screenshot_in_headless_chromium(reference):

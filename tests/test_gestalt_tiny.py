@@ -85,8 +85,8 @@ def test_bundled_model_completes_unseen_objects_better_than_the_visible_mask_and
 
 def test_same_seed_same_samples():
     image, modal, _ = next(_cases())
-    first = complete(image, Prompt(mask=modal), method="gestalt-tiny", samples=2, steps=5, seed=3)
-    again = complete(image, Prompt(mask=modal), method="gestalt-tiny", samples=2, steps=5, seed=3)
-    other = complete(image, Prompt(mask=modal), method="gestalt-tiny", samples=2, steps=5, seed=4)
+    first = complete(image, Prompt(mask=modal), "gestalt-tiny", samples=2, options={"steps": 5}, seed=3)
+    again = complete(image, Prompt(mask=modal), "gestalt-tiny", samples=2, options={"steps": 5}, seed=3)
+    other = complete(image, Prompt(mask=modal), "gestalt-tiny", samples=2, options={"steps": 5}, seed=4)
     assert np.array_equal(first.samples[0], again.samples[0])
     assert not np.array_equal(first.samples[0], other.samples[0])

@@ -87,8 +87,8 @@ def test_through_the_front_end_at_input_size(weights, method, options):
     visible[10:30, 20:40] = True
     occluder = np.zeros((50, 70), bool)
     occluder[5:35, 40:55] = True
-    result = complete(image, Prompt(mask=visible), method=method, samples=2, weights=weights, steps=2,
-                      resolution=SIZE, occluder_mask=occluder, **options)
+    result = complete(image, Prompt(mask=visible), method, samples=2, occluder_mask=occluder,
+                      options={"weights": weights, "steps": 2, "resolution": SIZE, **options})
     assert [s.shape for s in result.samples] == [(50, 70, 4)] * 2 and result.mask_source == "alpha"
     assert all(m.shape == (50, 70) for m in result.masks) and (result.amodal_mask >= visible).all()
     assert len(result.sample_info) == 2

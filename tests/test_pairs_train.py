@@ -173,7 +173,7 @@ def test_trained_model_completes_through_the_front_end(scene_pairs, tmp_path):
 
     Trainer(_config(scene_pairs, tmp_path / "run", steps=2)).train(log=lambda _: None)
     pair = load_pair(read_pairs(scene_pairs)[0])
-    result = complete(pair.occlusion, Prompt(mask=pair.visible_mask), method="pix2gestalt", samples=2,
-                      weights=str(tmp_path / "run" / "model"), steps=3)
+    result = complete(pair.occlusion, Prompt(mask=pair.visible_mask), "pix2gestalt", samples=2,
+                      options={"weights": str(tmp_path / "run" / "model"), "steps": 3})
     assert len(result.samples) == 2 and result.samples[0].shape == (*pair.visible_mask.shape, 4)
     assert result.frame.size == 32  # the canvas the model was trained at

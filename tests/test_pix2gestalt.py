@@ -7,7 +7,7 @@ import torch
 from amodal3d.cli import entrypoint
 from amodal3d.completion import complete
 from amodal3d.completion.base import get_completer
-from amodal3d.completion.pix2gestalt import Pix2GestaltPipeline
+from amodal3d.completion.pipeline_pix2gestalt import Pix2GestaltPipeline
 from amodal3d.core.errors import UserError
 from amodal3d.core.prompts import Prompt
 from tests.tiny_diffusion import tiny_pix2gestalt
@@ -42,10 +42,63 @@ def _canvas(seed=0):
     return image, mask
 
 
+def _golden_inputs(size=64):
+    yy, xx = np.mgrid[:size, :size] / size
+    image = np.stack([xx, yy, 0.5 + 0.5 * np.sin(6 * xx * yy)], -1).astype(np.float32)
+    return image, (xx - 0.45) ** 2 + (yy - 0.5) ** 2 < 0.08
+
+
+def test_same_seed_gives_the_samples_of_the_pipeline_before_it_became_a_diffusion_pipeline(pipe):
+    """tests/data/pix2gestalt_pipeline_golden.npz: samples of the hand-written pipeline (before issue 16) on the
+    tiny latent model and on the bundled pixel-space gestalt-tiny, same seeds."""
+    from amodal3d.completion.gestalt_tiny import WEIGHTS
+    from tests.tiny_diffusion import DATA
+
+    golden = np.load(DATA / "pix2gestalt_pipeline_golden.npz")
+    image, mask = _golden_inputs()
+    for eta in (0.0, 1.0):
+        out = pipe(image, mask, num_samples=2, num_inference_steps=4, guidance_scale=2.0, eta=eta,
+                   generator=torch.Generator("cpu").manual_seed(7))
+        np.testing.assert_allclose(out.images, golden[f"latent_eta{eta:g}"], atol=1e-3)
+    tiny = Pix2GestaltPipeline.from_pretrained(str(WEIGHTS), dtype=torch.float32)
+    out = tiny(image, mask, num_samples=2, num_inference_steps=3, guidance_scale=2.0, eta=0.0,
+               generator=torch.Generator("cpu").manual_seed(7))
+    np.testing.assert_allclose(out.images, golden["pixel_gestalt_tiny"], atol=1e-3)
+
+
+def test_it_is_a_diffusers_pipeline_with_callbacks_progress_and_offload(weights, pipe, tmp_path):
+    import json
+
+    from diffusers import DiffusionPipeline
+    from diffusers.utils import BaseOutput
+
+    assert isinstance(pipe, DiffusionPipeline) and pipe.model_cpu_offload_seq
+    index = json.loads((weights / "model_index.json").read_text())
+    assert index["_class_name"] == "Pix2GestaltPipeline" and index["unet"] == ["diffusers", "UNet2DConditionModel"]
+    assert index["cc_projection"] == ["amodal3d.completion.cc_projection", "CCProjection"]
+    image, mask = _canvas()
+    seen = []
+
+    def to_noise(p, step, t, tensors):  # replaces the latents after every step
+        seen.append(int(t))
+        return {"latents": torch.zeros_like(tensors["latents"])}
+
+    out = pipe(image, mask, num_samples=1, num_inference_steps=3, callback_on_step_end=to_noise,
+               generator=torch.Generator("cpu").manual_seed(0))
+    assert isinstance(out, BaseOutput) and len(seen) == 3 and seen == sorted(seen, reverse=True)
+    plain = pipe(image, mask, num_samples=1, num_inference_steps=3, generator=torch.Generator("cpu").manual_seed(0))
+    assert not np.allclose(out.images, plain.images)  # the callback's latents were used
+    (images,) = pipe(image, mask, num_samples=1, num_inference_steps=2, return_dict=False)
+    assert images.shape == (1, 64, 64, 3)
+    pipe.save_pretrained(tmp_path / "again")
+    again = Pix2GestaltPipeline.from_pretrained(str(tmp_path / "again"))
+    assert torch.equal(again.unet.conv_in.weight, pipe.unet.conv_in.weight)
+
+
 def test_complete_returns_k_rgba_samples_of_input_size_and_their_masks(weights, scene):
     image, visible = scene
-    result = complete(image, Prompt(mask=visible), method="pix2gestalt", samples=3, seed=0, weights=str(weights),
-                      steps=3)
+    result = complete(image, Prompt(mask=visible), "pix2gestalt", samples=3, seed=0,
+                      options={"weights": str(weights), "steps": 3})
     assert result.method == "pix2gestalt" and len(result.samples) == 3 and len(result.masks) == 3
     for sample, mask in zip(result.samples, result.masks):
         assert sample.shape == (90, 120, 4) and sample.dtype == np.float32 and mask.shape == (90, 120)
@@ -114,16 +167,15 @@ def test_faster_schedulers_are_swappable(weights):
 
 def test_bfloat16_runs_on_the_cpu_and_float16_is_refused_there(weights, scene):
     image, visible = scene
-    result = complete(image, Prompt(mask=visible), method="pix2gestalt", samples=2, weights=str(weights), steps=2,
-                      dtype="bfloat16", device="cpu")
+    options = {"weights": str(weights), "steps": 2, "device": "cpu"}
+    result = complete(image, Prompt(mask=visible), "pix2gestalt", samples=2, options={**options, "dtype": "bfloat16"})
     assert len(result.samples) == 2
     with pytest.raises(UserError, match="float16 needs a GPU"):
-        complete(image, Prompt(mask=visible), method="pix2gestalt", samples=1, weights=str(weights), steps=2,
-                 dtype="float16", device="cpu")
+        complete(image, Prompt(mask=visible), "pix2gestalt", samples=1, options={**options, "dtype": "float16"})
 
 
 def test_missing_weights_are_one_clear_error(tmp_path, scene, capsys):
-    with pytest.raises(UserError, match="--weights"):
+    with pytest.raises(UserError, match="--pix2gestalt.weights"):
         get_completer("pix2gestalt")
     with pytest.raises(UserError, match="not a pix2gestalt diffusers folder"):
         Pix2GestaltPipeline.from_pretrained(str(tmp_path))
@@ -132,11 +184,11 @@ def test_missing_weights_are_one_clear_error(tmp_path, scene, capsys):
 
     write_png(image_path, scene[0])
     code = entrypoint(["complete", "--image", str(image_path), "--point", "55", "45", "--out", str(tmp_path / "o"),
-                       "--method", "pix2gestalt"])
+                       "--completion", "pix2gestalt"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "needs weights" in err[0] and not (tmp_path / "o").exists()
     code = entrypoint(["complete", "--image", str(image_path), "--point", "55", "45", "--out", str(tmp_path / "o"),
-                       "--weights", str(tmp_path / "no-such-folder")])
+                       "--completion", "pix2gestalt", "--pix2gestalt.weights", str(tmp_path / "no-such-folder")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "no such folder" in err[0]
 
@@ -146,13 +198,13 @@ def test_cli_complete_with_weights_and_options(tmp_path, weights, scene, capsys)
 
     write_png(tmp_path / "in.png", scene[0])
     code = entrypoint(["complete", "--image", str(tmp_path / "in.png"), "--point", "55", "45", "--samples", "2",
-                       "--out", str(tmp_path / "out"), "--weights", str(weights), "--opt", "steps=2",
-                       "scheduler=dpm++"])
+                       "--out", str(tmp_path / "out"), "--completion", "pix2gestalt", "--pix2gestalt.weights",
+                       str(weights), "--pix2gestalt.steps", "2", "--pix2gestalt.scheduler", "dpm++"])
     assert code == 0, capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "out").glob("sample_*.png")) == ["sample_000.png", "sample_001.png"]
     code = entrypoint(["complete", "--image", str(tmp_path / "in.png"), "--point", "55", "45", "--out",
-                       str(tmp_path / "out2"), "--weights", str(weights), "--opt", "stepz=2"])
-    assert code == 2 and "takes no option stepz" in capsys.readouterr().err
+                       str(tmp_path / "out2"), "--completion", "pix2gestalt", "--pix2gestalt.stepz", "2"])
+    assert code == 2 and "did you mean --pix2gestalt.steps?" in capsys.readouterr().err
 
 
 def test_run_and_bench_take_the_weights_and_options(tmp_path, weights, scene, capsys):
@@ -163,15 +215,16 @@ def test_run_and_bench_take_the_weights_and_options(tmp_path, weights, scene, ca
 
     write_png(tmp_path / "in.png", scene[0])
     code = entrypoint(["run", str(tmp_path / "in.png"), "--point", "55", "45", "--samples", "2", "--out",
-                       str(tmp_path / "run"), "--weights", str(weights), "--opt", "steps=2"])
+                       str(tmp_path / "run"), "--completion", "pix2gestalt", "--pix2gestalt.weights", str(weights),
+                       "--pix2gestalt.steps", "2"])
     assert code == 0, capsys.readouterr().err
     meta = json.loads((tmp_path / "run" / "completion" / "completion.json").read_text())
     assert meta["method"] == "pix2gestalt" and meta["samples"] == 2 and (tmp_path / "run" / "mesh.glb").is_file()
 
     scenes = make_scene_set(tmp_path / "scenes", count=2)[0].parent
     code = entrypoint(["bench", "--scenes", str(scenes), "--out", str(tmp_path / "bench"), "--workers", "1",
-                       "--completions", "pix2gestalt", "--samples", "2", "--configs", "mask/pix2gestalt/modal_gt",
-                       "--opt", f"pix2gestalt.weights={weights}", "pix2gestalt.steps=2", "classical.unused=1"])
+                       "--completion", "pix2gestalt", "--samples", "2", "--configs", "mask/pix2gestalt/modal_gt",
+                       "--pix2gestalt.weights", str(weights), "--pix2gestalt.steps", "2"])
     assert code == 0, capsys.readouterr().err
     rows = [json.loads(line) for line in (tmp_path / "bench" / "results.jsonl").read_text().splitlines()]
     assert [r["config"] for r in rows] == ["mask/pix2gestalt/modal_gt"] * 2

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from amodal3d.cli import entrypoint
-from amodal3d.completion.pix2gestalt import Pix2GestaltPipeline
+from amodal3d.completion.pipeline_pix2gestalt import Pix2GestaltPipeline
 from amodal3d.completion.pix2gestalt_convert import convert_pix2gestalt, convert_state_dict
 from amodal3d.core.checkpoints import load_checkpoint
 from amodal3d.core.errors import UserError
@@ -144,8 +144,8 @@ def test_cli_converts_a_lightning_checkpoint_into_a_loadable_folder(tmp_path, st
     out = tmp_path / "pix2gestalt-diffusers"
     assert entrypoint(["convert-pix2gestalt", str(ckpt), str(out)]) == 0
     assert "686 UNet (ema)" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == [MARKER, "cc_projection", "conversion.json", "image_encoder",
-                                                     "model_index.json", "scheduler", "unet", "vae"]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "cc_projection", "config.json", "conversion.json",
+                                                     "image_encoder", "model_index.json", "scheduler", "unet", "vae"]
     assert list(out.rglob("*.safetensors")) and not list(out.rglob("*.bin"))
     pipe = Pix2GestaltPipeline.from_pretrained(str(out))
     assert torch.equal(pipe.unet.conv_in.weight, state["model_ema.diffusion_modelinput_blocks00weight"])

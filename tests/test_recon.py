@@ -83,7 +83,7 @@ def test_transforms_json_round_trip(sphere_views):
 
 def test_inflate_makes_a_closed_textured_mesh_in_the_frame(sphere_views, tmp_path):
     sphere, views = sphere_views
-    result = reconstruct(ReconInput(views[0], 30.0), "inflate", resolution=64)
+    result = reconstruct(ReconInput(views[0], 30.0), "inflate", options={"resolution": 64})
     mesh = result.mesh
     assert mesh.is_watertight
     m = metrics.evaluate_mesh(mesh, _scene_for(sphere, views, tmp_path))
@@ -99,8 +99,8 @@ def test_inflate_makes_a_closed_textured_mesh_in_the_frame(sphere_views, tmp_pat
 def test_visual_hull_from_the_ring_beats_single_view(sphere_views, tmp_path):
     sphere, views = sphere_views
     scene = _scene_for(sphere, views, tmp_path)
-    hull = reconstruct(ReconInput(views[0], 30.0, views), "visual_hull", resolution=64)
-    single = reconstruct(ReconInput(views[0], 30.0), "inflate", resolution=64)
+    hull = reconstruct(ReconInput(views[0], 30.0, views), "visual_hull", options={"resolution": 64})
+    single = reconstruct(ReconInput(views[0], 30.0), "inflate", options={"resolution": 64})
     mh, ms = metrics.evaluate_mesh(hull.mesh, scene), metrics.evaluate_mesh(single.mesh, scene)
     assert mh.volume_iou > 0.85 and mh.chamfer < ms.chamfer
     colours = hull.mesh.visual.vertex_colors
@@ -158,15 +158,15 @@ def test_cli_reconstruct_from_image_and_errors(tmp_path):
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "r" / "mesh.glb").is_file() and (tmp_path / "r" / "recon.json").is_file()
     run = subprocess.run([sys.executable, "-m", "amodal3d", "reconstruct", "--image", str(tmp_path / "whole.png"),
-                          "--method", "syncdreamer", "--out", str(tmp_path / "s")], capture_output=True, text=True)
+                          "--recon", "syncdreamer", "--out", str(tmp_path / "s")], capture_output=True, text=True)
     assert run.returncode == 2 and "SyncDreamer" in run.stderr and not (tmp_path / "s").exists()
 
 
 def test_neus_fit_lowers_its_loss_and_keeps_the_shape(sphere_views, tmp_path):
-    from recon.neus import NeuSReconstructor
+    from recon.neus import NeuSConfig, NeuSReconstructor
 
     sphere, views = sphere_views
-    result = NeuSReconstructor(resolution=32, steps=40, rays=256, samples=32).reconstruct(
+    result = NeuSReconstructor(NeuSConfig(resolution=32, steps=40, rays=256, samples=32)).reconstruct(
         ReconInput(views[0], 30.0, views), seed=0)
     assert result.info["loss_last"] < result.info["loss_first"]
     m = metrics.evaluate_mesh(result.mesh, _scene_for(sphere, views, tmp_path))

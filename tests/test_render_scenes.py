@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 RES = 128
 CONFIG = dict(resolution=RES, occlusion=(0.2, 0.8))
-RENDER = RenderConfig(samples=4, denoise=False)
+RENDER = RenderConfig(spp=4, denoise=False)
 OBJECTS = ["duck", "can", "teapot", "rubber_duck"]
 
 
@@ -162,7 +162,7 @@ def test_cli_bad_mesh_path_and_unreadable_mesh_give_one_line(tmp_path):
 @pytest.mark.parametrize("ring", ["--ring-views", "--no-ring-views"])
 def test_cli_renders_and_writes_contact_sheet(tmp_path, ring):
     result = _cli("render-scenes", "--objects", "lemon", "bread", "--num", "1", "--out", str(tmp_path),
-                  "--resolution", "64", "--samples", "2", "--no-denoise", ring)
+                  "--resolution", "64", "--spp", "2", "--no-denoise", ring)
     assert result.returncode == 0, result.stderr
     assert fmt.is_complete(tmp_path / "scene_0000")
     assert (tmp_path / "scene_0000" / fmt.view_name(0)).is_file() == (ring == "--ring-views")
@@ -219,9 +219,9 @@ def test_reconstruction_on_rendered_scenes_orders_inputs_as_expected(scenes):
         whole[..., 3] = scene.mask(fmt.AMODAL_MASK)
         modal = np.dstack([scene.image(fmt.INPUT), scene.mask(fmt.MODAL_MASK).astype(np.float32)])
         for key, rgba in (("whole", whole), ("modal", modal)):
-            mesh = reconstruct(ReconInput(View(rgba, scene.input_camera), 0.0), "inflate", resolution=64).mesh
+            mesh = reconstruct(ReconInput(View(rgba, scene.input_camera), 0.0), "inflate", options={"resolution": 64}).mesh
             cd[key].append(metrics.evaluate_mesh(mesh, folder).chamfer)
         ring = [View(scene.ring_view(i), cam) for i, cam in enumerate(scene.ring_cameras)]
-        mesh = reconstruct(ReconInput(ring[0], 30.0, ring), "visual_hull", resolution=64).mesh
+        mesh = reconstruct(ReconInput(ring[0], 30.0, ring), "visual_hull", options={"resolution": 64}).mesh
         cd["hull"].append(metrics.evaluate_mesh(mesh, folder).chamfer)
     assert np.mean(cd["hull"]) < np.mean(cd["whole"]) < np.mean(cd["modal"]), cd

@@ -42,7 +42,7 @@ def tiny_pix2gestalt(folder: Path, seed: int = 0, heads: int = 8) -> Path:
     from diffusers import DDIMScheduler
 
     from amodal3d.completion.cc_projection import CCProjection
-    from amodal3d.completion.pix2gestalt import SCHEDULER_CONFIG, Pix2GestaltPipeline
+    from amodal3d.completion.pipeline_pix2gestalt import SCHEDULER_CONFIG, Pix2GestaltPipeline
 
     torch.manual_seed(seed)
     projection = CCProjection(32)
@@ -54,7 +54,8 @@ def tiny_pix2gestalt(folder: Path, seed: int = 0, heads: int = 8) -> Path:
     return folder
 
 
-REFERENCE_LAYOUT = Path(__file__).parent / "data" / "pix2gestalt_state_dict.tsv"
+DATA = Path(__file__).parent / "data"
+REFERENCE_LAYOUT = DATA / "pix2gestalt_state_dict.tsv"
 # Channel counts of the real checkpoint -> small ones that keep every architectural constraint (32 norm groups,
 # 8 heads, GEGLU 2 x 4 x width), per component.
 SMALLER = {

@@ -1,4 +1,4 @@
-"""What a benchmark run measures: one :class:`BenchConfig` per row kind, named so rows can be matched across runs.
+"""What a benchmark run measures: one :class:`Configuration` per row kind, named so rows can be matched across runs.
 
 Table 1 (amodal masks, pix2gestalt Table 1): ``mask/<completion>/<input>`` for the baselines ``modal`` and ``hull`` and
 every completion method, from the ground-truth (``modal_gt``) or estimated (``modal_est``) visible mask.
@@ -16,15 +16,15 @@ from dataclasses import dataclass
 
 from amodal3d.completion.baselines import BASELINES
 from amodal3d.core.errors import UserError
+from metrics.specs import MASK_TABLE, RECON_TABLE
 
-MASK_TABLE, RECON_TABLE = "mask", "recon"
 MASK_INPUTS = ("modal_gt", "modal_est")
 RECON_INPUTS = ("all_foreground", "modal_est", "completion_est", "modal_gt", "completion_gt", "whole_gt")
 COMPLETION_INPUTS = {"completion_est": "modal_est", "completion_gt": "modal_gt"}  # input -> the visible mask it uses
 
 
 @dataclass(frozen=True)
-class BenchConfig:
+class Configuration:
     table: str
     input: str
     completion: str | None = None
@@ -49,19 +49,19 @@ class BenchConfig:
         return self.table == MASK_TABLE and self.completion in BASELINES
 
 
-def all_configs(completions: list[str], recons: list[str]) -> list[BenchConfig]:
-    configs = [BenchConfig(MASK_TABLE, source, name) for source in MASK_INPUTS
+def all_configs(completions: list[str], recons: list[str]) -> list[Configuration]:
+    configs = [Configuration(MASK_TABLE, source, name) for source in MASK_INPUTS
                for name in (*BASELINES, *completions)]
     for recon in recons:
         for source in RECON_INPUTS:
             if source in COMPLETION_INPUTS:
-                configs += [BenchConfig(RECON_TABLE, source, name, recon) for name in completions]
+                configs += [Configuration(RECON_TABLE, source, name, recon) for name in completions]
             else:
-                configs.append(BenchConfig(RECON_TABLE, source, None, recon))
+                configs.append(Configuration(RECON_TABLE, source, None, recon))
     return configs
 
 
-def select_configs(completions: list[str], recons: list[str], patterns: list[str] | None = None) -> list[BenchConfig]:
+def select_configs(completions: list[str], recons: list[str], patterns: list[str] | None = None) -> list[Configuration]:
     """All configurations of these methods whose id matches one of ``patterns`` (shell globs; default all)."""
     for name in completions:
         if name in BASELINES:

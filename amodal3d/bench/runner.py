@@ -13,17 +13,22 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
 
-from amodal3d.bench.configs import BenchConfig, select_configs
+import tyro
+
+from amodal3d.bench.configs import Configuration, select_configs
 from amodal3d.bench.results import ResultsLog, Row, append_jsonl
-from amodal3d.bench.scene_job import BenchOptions
+from amodal3d.completion.config import DEFAULT_METHOD as DEFAULT_COMPLETION
+from amodal3d.completion.config import CompletionConfig
+from amodal3d.core.config import save_config, to_dict
 from amodal3d.core.errors import UserError
 from amodal3d.core.io import write_json
 from amodal3d.core.outputs import check_output, exclusive, prepare_resumable
-
-SETTINGS_THAT_CHANGE_ROWS = ("seed", "samples", "sam_checkpoint", "sam_model", "lpips_net")
+from recon.config import DEFAULT_METHOD as DEFAULT_RECON
+from recon.config import ReconConfig
 
 
 @dataclass
@@ -33,6 +38,52 @@ class BenchRun:
     new_rows: int
     failures: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+
+
+@dataclass
+class BenchConfig:
+    """Run every completion x reconstruction configuration over a folder of rendered scenes and write the paper's
+    tables: results.jsonl (one row per scene x configuration), summary.csv, summary.md, report.html. Re-running
+    resumes: finished rows are kept, missing ones computed."""
+
+    scenes: Path
+    """Folder of scene folders (amodal3d render-scenes)."""
+    out: Path
+    """Output folder (resumable; a second run on it at the same time is refused)."""
+    completion: list[str] = field(default_factory=lambda: [DEFAULT_COMPLETION])
+    """Completion methods to measure (the modal and convex-hull baselines always are); options: --<name>.*."""
+    recon: list[str] = field(default_factory=lambda: [DEFAULT_RECON])
+    """Reconstruction methods to measure; options: --<name>.*."""
+    configs: list[str] = field(default_factory=list)
+    """Only configurations whose id matches one of these globs, e.g. 'mask/*' or 'recon/inflate/completion_*'."""
+    workers: int = 0
+    """Local worker processes (0 = one per CPU core, 1 = in this process)."""
+    ray: str | None = None
+    """Run scenes as Ray tasks: 'local' (a Ray instance on this machine), 'auto' or ray://HOST:PORT (a cluster;
+    OUT must be on storage all nodes share). Needs the ray extra."""
+    limit: int | None = None
+    """Only the first N scenes (N >= 1)."""
+    seed: int = 0
+    """Seed for completion samples and stochastic reconstructions."""
+    completion_config: Annotated[CompletionConfig, tyro.conf.arg(prefix_name=False)] = field(
+        default_factory=CompletionConfig)  # its flags: --samples, --sam-checkpoint, --pix2gestalt.steps, ...
+    recon_config: Annotated[ReconConfig, tyro.conf.arg(prefix_name=False)] = field(default_factory=ReconConfig)
+    lpips_weights: Path | None = None
+    """torchvision ImageNet backbone weights for LPIPS (default: torch hub cache); LPIPS is n/a when missing."""
+    lpips_net: Literal["vgg", "alex"] = "vgg"
+    """LPIPS backbone: vgg (the protocol's) or alex."""
+    keep_meshes: bool = False
+    """Also keep every reconstructed mesh (GLB) under OUT/work."""
+    screenshot: bool = False
+    """Also save OUT/report.png, the report opened in headless Chromium."""
+
+    def row_settings(self) -> dict:
+        """Everything that changes a row's values: a resumed run must agree on all of it."""
+        completion = to_dict(self.completion_config)
+        completion["backends"] = {m: to_dict(self.completion_config.backend(m)) for m in self.completion}
+        recon = to_dict(self.recon_config)
+        recon["backends"] = {m: to_dict(self.recon_config.backend(m)) for m in self.recon}
+        return {"seed": self.seed, "completion": completion, "recon": recon, "lpips_net": self.lpips_net}
 
 
 def find_scenes(folder: Path, limit: int | None = None) -> list[Path]:
@@ -63,57 +114,50 @@ def check_methods(completions: list[str], recons: list[str]) -> None:
             raise UserError(f"unknown reconstruction method '{name}' (known: {', '.join(available_reconstructors())})")
 
 
-def _check_settings(out: Path, options: BenchOptions) -> None:
+def _check_settings(out: Path, config: BenchConfig) -> None:
     import json
 
     path = out / "bench.json"
     if not path.is_file():
         return
-    before = json.loads(path.read_text())
-    now = asdict(options)
-    changed = [k for k in SETTINGS_THAT_CHANGE_ROWS if before.get("options", {}).get(k) != now[k]]
-    if changed:
+    before = json.loads(path.read_text()).get("row_settings")
+    now = json.loads(json.dumps(config.row_settings()))
+    if before is not None and before != now:
+        changed = sorted(k for k in now if before.get(k) != now[k])
         raise UserError(f"{out} holds results made with other settings ({', '.join(changed)}): "
                         "use the same settings to resume, or another --out")
 
 
-def run_bench(scenes: Path, out: Path, completions: list[str] | None = None, recons: list[str] | None = None,
-              configs: list[str] | None = None, options: BenchOptions | None = None, workers: int = 0,
-              ray_address: str | None = None, limit: int | None = None, progress: bool = True,
-              report: bool = True) -> BenchRun:
-    """Run (or resume) a benchmark. ``workers``: local processes (0 = one per core, 1 = in this process);
-    ``ray_address``: run scenes as Ray tasks instead ("local", "auto" or "ray://host:port"). A second run on the
-    same ``out`` is refused while this one holds it."""
+def run_bench(config: BenchConfig, progress: bool = True, report: bool = True) -> BenchRun:
+    """Run (or resume) a benchmark (see :class:`BenchConfig`). A second run on the same ``out`` is refused while this
+    one holds it."""
     start = time.perf_counter()
-    completions = ["classical"] if completions is None else list(completions)
-    recons = ["inflate"] if recons is None else list(recons)
-    options = options or BenchOptions()
-    check_methods(completions, recons)
-    if options.sam_checkpoint and not Path(options.sam_checkpoint).is_file():
-        raise UserError(f"{options.sam_checkpoint}: SAM checkpoint not found")
-    chosen = select_configs(completions, recons, configs)
-    scene_dirs = find_scenes(scenes, limit)
-    out = check_output(out, "bench", [scenes, options.sam_checkpoint, options.lpips_weights], resume=True)
+    check_methods(config.completion, config.recon)
+    segmenter = config.completion_config.segmenter
+    if segmenter.sam_checkpoint and not Path(segmenter.sam_checkpoint).is_file():
+        raise UserError(f"{segmenter.sam_checkpoint}: SAM checkpoint not found")
+    chosen = select_configs(config.completion, config.recon, config.configs or None)
+    scene_dirs = find_scenes(config.scenes, config.limit)
+    out = check_output(config.out, "bench", [config.scenes, segmenter.sam_checkpoint, config.lpips_weights],
+                       resume=True)
     prepare_resumable(out, "bench")
     with exclusive(out, "bench run"):
-        return _run_locked(scenes, out, completions, recons, chosen, scene_dirs, options, workers, ray_address,
-                           progress, report, start)
+        return _run_locked(config, out, chosen, scene_dirs, progress, report, start)
 
 
-def _run_locked(scenes, out, completions, recons, chosen, scene_dirs, options, workers, ray_address, progress,
-                report, start) -> BenchRun:
+def _run_locked(config: BenchConfig, out: Path, chosen, scene_dirs, progress, report, start) -> BenchRun:
     from tqdm import tqdm
 
     from amodal3d.bench import engines
     from amodal3d.bench.report import write_report
     from amodal3d.bench.summary import write_summary
 
-    _check_settings(out, options)
-    write_json(out / "bench.json", {"version": 1, "scenes": str(Path(scenes).resolve()), "options": asdict(options),
-                                    "completions": completions, "recons": recons,
-                                    "configs": [c.id for c in chosen]})
+    _check_settings(out, config)
+    write_json(out / "bench.json", {"version": 2, "scenes": str(Path(config.scenes).resolve()),
+                                    "row_settings": config.row_settings(), "configs": [c.id for c in chosen]})
+    save_config(out, "bench", config)
     log = ResultsLog(out / "results.jsonl")
-    tasks: list[tuple[str, list[BenchConfig]]] = []
+    tasks: list[tuple[str, list[Configuration]]] = []
     for scene in scene_dirs:
         pending = [c for c in chosen if (scene.name, c.id) not in log]
         if pending:
@@ -137,22 +181,22 @@ def _run_locked(scenes, out, completions, recons, chosen, scene_dirs, options, w
 
     try:
         if tasks:
-            if ray_address:
-                engines.run_ray(tasks, str(out), options, on_event, ray_address)
+            if config.ray:
+                engines.run_ray(tasks, str(out), config, on_event, config.ray)
             else:
-                workers = workers or os.cpu_count() or 1
-                workers = min(workers, len(tasks))
+                workers = min(config.workers or os.cpu_count() or 1, len(tasks))
                 if workers <= 1:
-                    engines.run_inline(tasks, str(out), options, on_event)
+                    engines.run_inline(tasks, str(out), config, on_event)
                 else:
-                    engines.run_pool(tasks, str(out), options, on_event, workers)
+                    engines.run_pool(tasks, str(out), config, on_event, workers)
     finally:
         bar.close()
     names = {s.name for s in scene_dirs}
     ids = {c.id for c in chosen}
     rows = [r for r in log.rows if r.scene in names and r.config in ids]
-    meta = {"scenes": str(scenes), "completions": ", ".join(completions), "recons": ", ".join(recons),
-            "samples": options.samples, "seed": options.seed, "failed rows": len(failures)}
+    meta = {"scenes": str(config.scenes), "completions": ", ".join(config.completion),
+            "recons": ", ".join(config.recon), "samples": config.completion_config.samples, "seed": config.seed,
+            "failed rows": len(failures)}
     write_summary(rows, out, meta)
     if report:
         write_report(rows, out, meta)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from scipy import ndimage
 
-from amodal3d.bench.configs import COMPLETION_INPUTS, MASK_TABLE, BenchConfig
+from amodal3d.bench.configs import COMPLETION_INPUTS, MASK_TABLE, Configuration
 from amodal3d.bench.results import Row
 from amodal3d.completion.base import cached_completer
 from amodal3d.completion.baselines import BASELINES
@@ -24,18 +23,6 @@ PREVIEW_VIEWS = (0, 4, 8, 12)
 PREVIEW_TILE = 96
 
 
-@dataclass
-class BenchOptions:
-    samples: int = 4
-    seed: int = 0
-    sam_checkpoint: str | None = None
-    sam_model: str = "vit_b"
-    lpips_weights: str | None = None
-    lpips_net: str = "vgg"
-    keep_meshes: bool = False
-    completion_options: dict = field(default_factory=dict)  # method -> backend options (weights, steps, ...)
-
-
 def click_point(mask: np.ndarray) -> tuple[float, float]:
     """The (x, y) a user would click on a visible mask: its pixel farthest from the mask's edge."""
     distance = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
@@ -44,11 +31,11 @@ def click_point(mask: np.ndarray) -> tuple[float, float]:
 
 
 class SceneJob:
-    def __init__(self, scene_dir: Path, out: Path, options: BenchOptions):
+    def __init__(self, scene_dir: Path, out: Path, bench):
         self.scene = fmt.Scene.open(scene_dir)
         self.out = Path(out)
         self.work = self.out / "work" / self.scene.folder.name
-        self.options = options
+        self.bench = bench  # the run's BenchConfig
         self.image = self.scene.image(fmt.INPUT)
         self.amodal_gt = self.scene.mask(fmt.AMODAL_MASK)
         self._completions: dict[tuple[str, str], object] = {}
@@ -68,7 +55,7 @@ class SceneJob:
                 from amodal3d.segmenters import modal_mask
 
                 seg = modal_mask(self.image, Prompt.point(*click_point(self.modal("modal_gt"))),
-                                 self.options.sam_checkpoint, self.options.sam_model)
+                                 self.bench.completion_config.segmenter)
                 self._modal_est = seg.mask
                 self._write(path, seg.mask)
         return self._modal_est
@@ -84,8 +71,8 @@ class SceneJob:
             folder = self.work / "completions" / f"{method}-{source}"
             if not (folder / "completion.json").is_file():
                 result = complete(self.image, Prompt(mask=self.modal(source)),
-                                  method=cached_completer(method, self.options.completion_options.get(method, {})),
-                                  samples=self.options.samples, seed=self.options.seed)
+                                  cached_completer(method, self.bench.completion_config.backend(method)),
+                                  self.bench.completion_config, seed=self.bench.seed)
                 write_completion(result, folder, {"scene": str(self.scene.folder)}, overwrite=True)
             done = read_completion(folder)
             rgba = whole_view(done["sample_images"][0], done["amodal_mask"])
@@ -94,12 +81,12 @@ class SceneJob:
 
     # ------------------------------------------------------------------------------------------- rows
 
-    def row(self, config: BenchConfig) -> Row:
+    def row(self, config: Configuration) -> Row:
         start = time.perf_counter()
         meta = self.scene.meta
         row = Row(self.scene.folder.name, config.id, config.table, config.input, config.completion, config.recon,
                   float(meta["occlusion_ratio"]), meta["target"]["name"], meta["target"]["category"],
-                  self.options.seed, self.options.samples, str(self.scene.folder))
+                  self.bench.seed, self.bench.completion_config.samples, str(self.scene.folder))
         if config.table == MASK_TABLE:
             self._mask_row(config, row)
         else:
@@ -107,7 +94,7 @@ class SceneJob:
         row.values["seconds"] = time.perf_counter() - start
         return row
 
-    def _mask_row(self, config: BenchConfig, row: Row) -> None:
+    def _mask_row(self, config: Configuration, row: Row) -> None:
         from metrics import mask_iou
 
         modal = self.modal(config.input)
@@ -121,7 +108,7 @@ class SceneJob:
         row.values["mask_iou"] = mask_iou(mask, self.amodal_gt)
         row.artifact = self._relative(artifact)
 
-    def input_view(self, config: BenchConfig) -> np.ndarray:
+    def input_view(self, config: Configuration) -> np.ndarray:
         """The RGBA handed to the reconstructor for this row."""
         if config.input == "whole_gt":
             return self.scene.image(fmt.WHOLE)
@@ -133,16 +120,18 @@ class SceneJob:
             mask = self.modal(config.input)
         return np.dstack([self.image, mask.astype(np.float32)]).astype(np.float32)
 
-    def _recon_row(self, config: BenchConfig, row: Row) -> None:
+    def _recon_row(self, config: Configuration, row: Row) -> None:
         from metrics import evaluate_reconstruction, mask_iou
         from recon.pipeline import make_inputs, reconstruct
 
         rgba = self.input_view(config)
         start = time.perf_counter()
-        result = reconstruct(make_inputs(rgba, self.scene.folder), config.recon, seed=self.options.seed)
+        recon = self.bench.recon_config
+        result = reconstruct(make_inputs(rgba, self.scene.folder, recon.elevation), config.recon, recon,
+                             seed=self.bench.seed)
         recon_seconds = time.perf_counter() - start
         scores, views = evaluate_reconstruction(result.mesh, self.scene.folder, [v.rgba for v in result.views],
-                                                self.options.lpips_weights, self.options.lpips_net)
+                                                self.bench.lpips_weights, self.bench.lpips_net)
         slug = config.id.split("/", 2)[2].replace("/", "-")
         folder = self.work / "recon" / config.recon
         preview = folder / f"{slug}.png"
@@ -151,7 +140,7 @@ class SceneJob:
         row.lpips_unavailable = scores.pop("lpips_unavailable", None)
         row.values.update(input_mask_iou=mask_iou(rgba[..., 3] >= 0.5, self.amodal_gt), **scores)
         row.recon_seconds, row.faces, row.artifact = recon_seconds, int(len(result.mesh.faces)), self._relative(preview)
-        if self.options.keep_meshes:
+        if self.bench.keep_meshes:
             mesh_path = folder / f"{slug}.glb"
             with replacing(mesh_path) as tmp:
                 result.mesh.export(tmp)
@@ -174,12 +163,12 @@ def _downsize(image: np.ndarray, height: int) -> np.ndarray:
     return cv2.resize(image, (max(1, round(w * height / h)), height), interpolation=cv2.INTER_AREA)
 
 
-def run_scene(scene_dir: str, configs: list[BenchConfig], out: str, options: BenchOptions,
+def run_scene(scene_dir: str, configs: list[Configuration], out: str, bench,
               emit: Callable[[str, dict], None]) -> int:
     """Compute ``configs``' rows for one scene, calling ``emit("row", row)`` as each finishes and
     ``emit("failure", record)`` for a configuration that raised. Returns the number of rows."""
     try:
-        job = SceneJob(Path(scene_dir), Path(out), options)
+        job = SceneJob(Path(scene_dir), Path(out), bench)
     except Exception as exc:  # an unreadable scene fails all its rows
         for config in configs:
             emit("failure", _failure(Path(scene_dir).name, config, exc))
@@ -194,7 +183,7 @@ def run_scene(scene_dir: str, configs: list[BenchConfig], out: str, options: Ben
     return done
 
 
-def _failure(scene: str, config: BenchConfig, exc: BaseException) -> dict:
+def _failure(scene: str, config: Configuration, exc: BaseException) -> dict:
     return {"scene": scene, "config": config.id, "error": f"{type(exc).__name__}: {exc}",
             "user_error": isinstance(exc, UserError),
             "traceback": "" if isinstance(exc, UserError) else traceback.format_exc(limit=8)}

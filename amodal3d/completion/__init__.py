@@ -8,10 +8,13 @@ from amodal3d.completion.base import (
     get_completer,
     register_completer,
 )
-from amodal3d.completion.frontend import DEFAULT_METHOD, CompletionResult, complete
+from amodal3d.completion.config import DEFAULT_METHOD, CompletionBackends, CompletionConfig
+from amodal3d.completion.frontend import CompletionResult, complete
 from amodal3d.core.formats.completion import read_completion, write_completion
+from amodal3d.segmenters import SegmenterConfig
 
 __all__ = [
     "CanvasInput", "Completer", "WholeSample", "available_completers", "get_completer", "register_completer",
-    "complete", "CompletionResult", "DEFAULT_METHOD", "write_completion", "read_completion",
+    "complete", "CompletionResult", "CompletionConfig", "CompletionBackends", "SegmenterConfig", "DEFAULT_METHOD",
+    "write_completion", "read_completion",
 ]

@@ -56,18 +56,22 @@ register_completer = COMPLETERS.register
 available_completers = COMPLETERS.names
 
 
-def get_completer(name: str, **options) -> Completer:
-    """An instance of the backend ``name``; unknown names list the known ones."""
-    return COMPLETERS.create(name, **options)
+def get_completer(name: str, config=None, **options) -> Completer:
+    """An instance of the backend ``name`` built from ``config`` (its config class; default: the defaults) with
+    ``options`` set; unknown names list the known ones."""
+    return COMPLETERS.create(name, config, **options)
 
 
 _LOADED: dict[tuple[str, str], Completer] = {}
 
 
-def cached_completer(name: str, options: dict) -> Completer:
-    """One instance per (name, options) in this process, so that a learned backend loads its weights once for a
+def cached_completer(name: str, config=None) -> Completer:
+    """One instance per (name, config) in this process, so that a learned backend loads its weights once for a
     whole benchmark run."""
-    key = (name, json.dumps(options, sort_keys=True, default=str))
+    from amodal3d.core.config import to_dict
+
+    config = COMPLETERS.make_config(name, config)
+    key = (name, json.dumps(to_dict(config), sort_keys=True, default=str))
     if key not in _LOADED:
-        _LOADED[key] = get_completer(name, **options)
+        _LOADED[key] = get_completer(name, config)
     return _LOADED[key]

@@ -17,11 +17,16 @@ occluders coloured like the backdrop still fool step 1.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 from scipy import ndimage
 
 from amodal3d.completion.base import CanvasInput, WholeSample, register_completer
+from amodal3d.core.framing import parts_touching
+from amodal3d.core.io import to_uint8
+from amodal3d.segmenters.grabcut import grabcut
 
 
 def to_lab(image: np.ndarray) -> np.ndarray:
@@ -157,11 +162,7 @@ def pocket_foreground(image: np.ndarray, modal: np.ndarray, valid: np.ndarray, i
     seeds[~valid & hull] = cv2.GC_FGD  # off the image the object can only be hidden, never background
     if not (seeds == cv2.GC_FGD).any() or not (seeds == cv2.GC_BGD).any():
         return np.ones_like(modal)
-    img8 = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.setRNGSeed(0)
-    cv2.grabCut(img8, seeds, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
-    return (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
+    return grabcut(image, seeds, iterations)
 
 
 def bridging_pockets(modal: np.ndarray) -> np.ndarray:
@@ -204,10 +205,7 @@ def completed_shape(modal: np.ndarray, free: np.ndarray, background: np.ndarray,
     shape = modal | (grown_hull(modal, 0.0) & free)
     if reach > 0:
         shape |= reflected_hull(modal, cut, reach) & side & ~background
-    labels, _ = ndimage.label(shape)
-    keep = np.unique(labels[modal])
-    shape = np.isin(labels, keep[keep > 0])
-    shape = ndimage.binary_fill_holes(shape)
+    shape = ndimage.binary_fill_holes(parts_touching(shape, modal))
     return ndimage.binary_opening(shape, iterations=1) | modal
 
 
@@ -218,19 +216,33 @@ def object_appearance(image: np.ndarray, modal: np.ndarray, needed: np.ndarray, 
     known = core if core.sum() > 16 else modal
     rows, cols = np.nonzero(needed | known)
     box = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
-    img8 = np.clip(np.rint(image[box] * 255), 0, 255).astype(np.uint8)
+    img8 = to_uint8(image[box])
     filled = np.ones(image.shape, np.float32)
     filled[box] = cv2.inpaint(img8, (~known[box]).astype(np.uint8), radius, cv2.INPAINT_TELEA) / 255.0
     return filled
+
+
+@dataclass
+class ClassicalConfig:
+    """classical: shape priors and restricted inpainting on the CPU, no weights (the default)."""
+
+    resolution: int = 256
+    """Canvas size the object is framed on."""
+    growth: tuple[float, float] = (0.0, 0.5)
+    """Range of the mirrored reach past the convex hull, as a fraction of the object; one stratified draw per
+    sample."""
 
 
 @register_completer("classical")
 class ClassicalCompleter:
     """Shape priors + restricted inpainting; see the module docstring. No weights, a fraction of a second on a CPU."""
 
-    def __init__(self, resolution: int = 256, growth: tuple[float, float] = (0.0, 0.5)):
-        self.resolution = int(resolution)
-        self.growth = growth  # range of the mirrored reach, one stratified draw per sample
+    config_class = ClassicalConfig
+
+    def __init__(self, config: ClassicalConfig | None = None):
+        self.config = config or ClassicalConfig()
+        self.resolution = int(self.config.resolution)
+        self.growth = tuple(self.config.growth)
 
     def growth_factors(self, samples: int, seed: int) -> np.ndarray:
         """Evenly spread over the growth range (stratified), jittered by the seed."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from amodal3d.core.checkpoints import verify_weights_folder
 from amodal3d.core.errors import UserError
+from amodal3d.core.io import to_uint8
 from amodal3d.core.optional import require
 
 # Faster samplers a user can pick instead of the paper's DDIM (diffusers class names).
@@ -17,6 +18,12 @@ SCHEDULERS = {
     "euler_a": "EulerAncestralDiscreteScheduler",
     "unipc": "UniPCMultistepScheduler",
 }
+
+
+def require_diffusion(purpose: str) -> None:
+    """torch, diffusers and transformers, or one line naming the extra that installs them."""
+    for module in ("torch", "diffusers", "transformers"):
+        require(module, purpose)
 
 
 def pick_device(device: str | None):
@@ -81,7 +88,7 @@ def seeded_generator(seed: int):
 
 def require_inpainting_weights(weights: str | None, method: str) -> None:
     if not weights:
-        raise UserError(f"{method} needs an inpainting model: --weights DIR_OR_HUB_ID, e.g. a local copy of "
+        raise UserError(f"{method} needs an inpainting model: --{method}.weights DIR_OR_HUB_ID, e.g. a local copy of "
                         "stabilityai/stable-diffusion-2-inpainting or diffusers/stable-diffusion-xl-1.0-inpainting-0.1")
 
 
@@ -111,7 +118,6 @@ def run_inpainting(pipe, image, mask, prompt: str, negative_prompt: str, steps: 
                    callback=None, tensor_inputs=("latents",)):
     """K = len(generators) inpaintings of ``image`` (S, S, 3) in [0, 1] where ``mask`` (S, S) in [0, 1] is 1, as
     (K, S, S, 3) float in [0, 1]; ``callback`` is diffusers' ``callback_on_step_end``."""
-    import numpy as np
     from PIL import Image
 
     size = image.shape[0]
@@ -119,8 +125,8 @@ def run_inpainting(pipe, image, mask, prompt: str, negative_prompt: str, steps: 
     extra = {"callback_on_step_end": callback, "callback_on_step_end_tensor_inputs": list(tensor_inputs)} if callback \
         else {}
     return pipe(prompt=[prompt] * count, negative_prompt=[negative_prompt] * count,
-                image=Image.fromarray(np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)),
-                mask_image=Image.fromarray(np.rint(np.clip(mask, 0, 1) * 255).astype(np.uint8)),
+                image=Image.fromarray(to_uint8(image)),
+                mask_image=Image.fromarray(to_uint8(mask)),
                 height=size, width=size, strength=1.0, num_inference_steps=steps, guidance_scale=guidance,
                 generator=list(generators), output_type="np", **extra).images
 

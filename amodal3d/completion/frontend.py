@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from amodal3d.completion.base import CanvasInput, Completer, get_completer
+from amodal3d.completion.config import DEFAULT_METHOD, CompletionConfig
 from amodal3d.completion.vote import vote
 from amodal3d.core.errors import UserError
 from amodal3d.core.framing import Frame, mask_from_alpha, mask_from_white
 from amodal3d.core.io import MIN_IMAGE_SIDE, composite_on_white
 from amodal3d.core.prompts import Prompt
 from amodal3d.segmenters import modal_mask
-
-DEFAULT_METHOD = "classical"
 
 
 @dataclass
@@ -60,36 +60,35 @@ def upsampled_mask(frame: Frame, canvas_mask: np.ndarray) -> np.ndarray:
     return frame.to_input(canvas_mask.astype(np.float32), fill=0.0) >= 0.5
 
 
-def complete(image: np.ndarray, prompt: Prompt, method: str | Completer | None = None, samples: int = 4, seed: int = 0,
-             context: float = 1.0, mask_source: str = "auto", sam_checkpoint: str | None = None,
-             sam_model: str = "vit_b", occluder_mask: np.ndarray | None = None, **options) -> CompletionResult:
+def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAULT_METHOD,
+             config: CompletionConfig | None = None, *, seed: int = 0, options: dict | None = None,
+             occluder_mask: np.ndarray | None = None, **settings) -> CompletionResult:
     """Complete the partly hidden object the prompt points at.
 
-    image : (H, W, 3) uint8 or float in [0, 1]. method : a registered completer's name (default ``classical``) or a
-    Completer instance (options are then ignored).
-    samples : K. seed : same seed, same samples. context : canvas margin around the visible mask, in units of its
-    longest side. mask_source : "alpha" (the backend's alpha), "white" (grey < 250 on white, the paper's
-    evaluation) or "auto" (alpha when the backend gives one). occluder_mask : (H, W) bool, the objects in front, for
-    backends that use them (progressive). Options go to the backend's constructor.
+    image : (H, W, 3) uint8 or float in [0, 1]. prompt : point(s), box or visible mask on it.
+    method : a registered completer's name (default ``classical``) or a Completer instance.
+    config : the stage's :class:`CompletionConfig` (samples, context, mask source, segmenter, every backend's
+        options); ``settings`` set its fields by keyword (``samples=6``, ``mask_source="white"``).
+    seed : same seed, same samples. options : the backend's own options on top of the config's (``{"steps": 50}``).
+    occluder_mask : (H, W) bool, the objects in front, for backends that use them (progressive).
     """
-    if samples < 1:
-        raise UserError(f"samples must be at least 1, got {samples}")
-    if mask_source not in ("auto", "alpha", "white"):
-        raise UserError(f"mask_source must be auto, alpha or white, got '{mask_source}'")
+    config = _with_settings(config or CompletionConfig(), settings)
+    if config.samples < 1:
+        raise UserError(f"samples must be at least 1, got {config.samples}")
     timings = {}
     start = time.perf_counter()
     image = check_image(image)
     if occluder_mask is not None and np.shape(occluder_mask) != image.shape[:2]:
         raise UserError(f"the occluder mask is {np.shape(occluder_mask)[::-1]}, the image {image.shape[1::-1]}")
-    seg = modal_mask(image, prompt, sam_checkpoint=sam_checkpoint, sam_model=sam_model)
+    seg = modal_mask(image, prompt, config.segmenter)
     timings["segment"] = time.perf_counter() - start
 
-    if isinstance(method, str) or method is None:
-        method = method or DEFAULT_METHOD
-        completer = get_completer(method, **options)
+    if isinstance(method, str):
+        completer = get_completer(method, config.backend(method, **(options or {})))
     else:
         completer, method = method, method.name
-    frame = Frame.around(seg.mask, completer.resolution, context=context)
+    samples, mask_source = config.samples, config.mask_source
+    frame = Frame.around(seg.mask, completer.resolution, context=config.context)
     h, w = seg.mask.shape
     canvas = CanvasInput(
         image=frame.to_canvas(image, fill=1.0),
@@ -122,3 +121,14 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer | None =
     timings["postprocess"] = time.perf_counter() - start
     return CompletionResult(out_samples, masks, amodal, prob, seg.mask, method, seed, prompt, frame, seg.method,
                             used, timings, [whole.info for whole in wholes])
+
+
+def _with_settings(config: CompletionConfig, settings: dict) -> CompletionConfig:
+    known = {f.name for f in dataclasses.fields(CompletionConfig)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise UserError(f"complete() takes no setting {', '.join(unknown)} (settings: {', '.join(sorted(known))}; "
+                        "a backend's own options go in options={...})")
+    if settings.get("mask_source", config.mask_source) not in ("auto", "alpha", "white"):
+        raise UserError(f"mask_source must be auto, alpha or white, got '{settings['mask_source']}'")
+    return dataclasses.replace(config, **settings) if settings else config

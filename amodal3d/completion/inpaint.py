@@ -14,6 +14,9 @@ The recipe (facts, several marked unverified, in ../shared/reference/PROTOCOLS.m
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
 from scipy import ndimage
 
@@ -28,6 +31,8 @@ from amodal3d.completion.diffusion import (
     seeded_generator,
 )
 from amodal3d.core.errors import UserError
+from amodal3d.core.framing import parts_touching
+from amodal3d.segmenters.grabcut import grabcut
 
 BACKGROUNDS = ("object_colours", "image_colours", "gray")
 
@@ -95,36 +100,61 @@ def segment_inpainted(image: np.ndarray, visible: np.ndarray, area: np.ndarray, 
         seeds = np.where(area > 0.05, cv2.GC_PR_BGD, cv2.GC_BGD).astype(np.uint8)
         seeds[ndimage.binary_dilation(visible, iterations=2) & (area > 0.5)] = cv2.GC_PR_FGD
         seeds[visible] = cv2.GC_FGD
-        pixels = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
-        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-        cv2.setRNGSeed(0)  # GrabCut's GMM initialisation uses OpenCV's global RNG
-        cv2.grabCut(pixels, seeds, None, bgd, fgd, 5, cv2.GC_INIT_WITH_MASK)
-        mask = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
-    labels, _ = ndimage.label(mask | visible)
-    keep = np.unique(labels[visible])
-    return np.isin(labels, keep[keep > 0]) & (area > 0.05) | visible
+        mask = grabcut(image, seeds)
+    return parts_touching(mask | visible, visible) & (area > 0.05) | visible
+
+
+@dataclass
+class InpaintConfig:
+    """inpaint: tuning-free amodal completion with any diffusers inpainting model (Lee, Benes, Yeh)."""
+
+    weights: str | None = None
+    """An inpainting pipeline folder or hub id (required), e.g. a copy of stabilityai/stable-diffusion-2-inpainting."""
+    prompt: str = ""
+    """Text prompt (e.g. the object's category)."""
+    negative_prompt: str = ""
+    steps: int = 50
+    guidance: float = 7.5
+    leakage: float = 0.3
+    """Leakage conditioning strength s: how far each step is pulled toward the noised condition image."""
+    object_noise: float = 0.3
+    """Noise mixed into the visible object's pixels of the condition image."""
+    area_growth: float = 0.5
+    """The soft inpainting area: the visible mask's convex hull grown by this fraction of its size..."""
+    area_softness: float = 0.1
+    """...and feathered over this fraction."""
+    background: Literal["object_colours", "image_colours", "gray"] = "object_colours"
+    """What replaces the background of the condition image."""
+    background_blur: float = 0.02
+    sam_checkpoint: str | None = None
+    """SAM checkpoint to segment the inpainted object (default: seeded GrabCut); its own, not the front end's."""
+    sam_model: Literal["vit_b", "vit_l", "vit_h"] = "vit_b"
+    sam_points: int = 9
+    """Points sampled in the visible mask as SAM's prompt."""
+    resolution: int = 512
+    device: str | None = None
+    dtype: Literal["float32", "float16", "bfloat16"] | None = None
 
 
 @register_completer("inpaint")
 class TuningFreeInpaintCompleter:
-    """The Completer. ``weights``: a diffusers inpainting pipeline folder or hub id (required)."""
+    """The Completer."""
 
-    def __init__(self, weights: str | None = None, prompt: str = "", negative_prompt: str = "", steps: int = 50,
-                 guidance: float = 7.5, leakage: float = 0.3, object_noise: float = 0.3, area_growth: float = 0.5,
-                 area_softness: float = 0.1, background: str = "object_colours", background_blur: float = 0.02,
-                 sam_checkpoint: str | None = None, sam_model: str = "vit_b", sam_points: int = 9,
-                 resolution: int = 512, device: str | None = None, dtype: str | None = None):
-        if background not in BACKGROUNDS:
-            raise UserError(f"unknown background '{background}'; known: {', '.join(BACKGROUNDS)}")
-        self.weights, self.prompt, self.negative_prompt = weights, prompt, negative_prompt
-        self.steps, self.guidance, self.leakage = int(steps), float(guidance), float(leakage)
-        self.object_noise, self.area_growth, self.area_softness = float(object_noise), float(area_growth), float(
-            area_softness)
-        self.background, self.background_blur = background, float(background_blur)
-        self.sam_checkpoint, self.sam_model, self.sam_points = sam_checkpoint, sam_model, int(sam_points)
-        self.resolution, self.device, self.dtype = int(resolution), device, dtype
+    config_class = InpaintConfig
+
+    def __init__(self, config: InpaintConfig | None = None):
+        c = self.config = config or InpaintConfig()
+        if c.background not in BACKGROUNDS:
+            raise UserError(f"unknown background '{c.background}'; known: {', '.join(BACKGROUNDS)}")
+        self.weights, self.prompt, self.negative_prompt = c.weights, c.prompt, c.negative_prompt
+        self.steps, self.guidance, self.leakage = int(c.steps), float(c.guidance), float(c.leakage)
+        self.object_noise, self.area_growth = float(c.object_noise), float(c.area_growth)
+        self.area_softness, self.background, self.background_blur = float(c.area_softness), c.background, float(
+            c.background_blur)
+        self.sam_checkpoint, self.sam_model, self.sam_points = c.sam_checkpoint, c.sam_model, int(c.sam_points)
+        self.resolution, self.device, self.dtype = int(c.resolution), c.device, c.dtype
         self._pipe, self._sam = None, None
-        require_inpainting_weights(weights, "inpaint")
+        require_inpainting_weights(c.weights, "inpaint")
 
     def pipeline(self):
         if self._pipe is None:

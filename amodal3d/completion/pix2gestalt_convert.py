@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from amodal3d.completion.diffusion import require
-from amodal3d.completion.pix2gestalt import LATENT_SCALE, RESOLUTION, SCHEDULER_CONFIG
+from amodal3d.completion.pipeline_pix2gestalt import LATENT_SCALE, RESOLUTION, SCHEDULER_CONFIG
 from amodal3d.core.checkpoints import load_checkpoint, state_dict_of
+from amodal3d.core.config import CONFIG_JSON
 from amodal3d.core.errors import UserError
 from amodal3d.core.io import write_json
 from amodal3d.core.outputs import atomic_dir
@@ -211,7 +212,7 @@ def convert_state_dict(state: dict, ema: bool | None = None, num_heads: int = 8,
     )
 
     from amodal3d.completion.cc_projection import CCProjection
-    from amodal3d.completion.pix2gestalt import Pix2GestaltPipeline
+    from amodal3d.completion.pipeline_pix2gestalt import Pix2GestaltPipeline
 
     parts = _split(state)
     _check_schedule(parts["schedule"])
@@ -260,7 +261,7 @@ def convert_state_dict(state: dict, ema: bool | None = None, num_heads: int = 8,
 
 
 def convert_pix2gestalt(checkpoint: str | Path, out: str | Path, ema: bool | None = None, num_heads: int = 8,
-                        dtype: str = "float32", overwrite: bool = False) -> ConversionReport:
+                        dtype: str = "float32", overwrite: bool = False, config: dict | None = None) -> ConversionReport:
     """Convert ``checkpoint`` (.ckpt, read safely) into the diffusers folder ``out`` (safetensors, written
     atomically), with ``conversion.json`` saying what was converted and what was left out."""
     if dtype not in ("float32", "float16", "bfloat16"):
@@ -270,4 +271,6 @@ def convert_pix2gestalt(checkpoint: str | Path, out: str | Path, ema: bool | Non
     with atomic_dir(Path(out), "convert-pix2gestalt", replace=overwrite) as tmp:
         pipe.save_pretrained(tmp)
         write_json(tmp / "conversion.json", {"source": str(checkpoint), "dtype": dtype, **asdict(report)})
+        if config is not None:
+            write_json(tmp / CONFIG_JSON, config)
     return report

@@ -19,6 +19,9 @@ object's mask grows by more than 20%, the completion is judged incomplete (recor
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import numpy as np
 from scipy import ndimage
 from scipy.cluster.vq import kmeans2
@@ -35,6 +38,7 @@ from amodal3d.completion.diffusion import (
 )
 from amodal3d.completion.inpaint import inpainting_area, segment_inpainted
 from amodal3d.core.errors import UserError
+from amodal3d.core.io import to_uint8
 
 GRAY = 0.5
 
@@ -50,7 +54,7 @@ def removal_background(image: np.ndarray, remove: np.ndarray) -> np.ndarray:
     """The scene with the object and its occluders removed (OpenCV Telea inpainting, as a light removal inpainter)."""
     import cv2
 
-    pixels = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
+    pixels = to_uint8(image)
     radius = max(3, image.shape[0] // 64)
     return cv2.inpaint(pixels, remove.astype(np.uint8), radius, cv2.INPAINT_TELEA).astype(np.float32) / 255.0
 
@@ -112,24 +116,52 @@ class MixedContext:
         return out
 
 
+@dataclass
+class ProgressiveConfig:
+    """progressive: progressive mixed-context completion with any diffusers inpainting model (Xu, Zhang, Shi)."""
+
+    weights: str | None = None
+    """An inpainting pipeline folder or hub id (required), e.g. a copy of stabilityai/stable-diffusion-2-inpainting."""
+    prompt: str = ""
+    """Text prompt (the paper uses the category)."""
+    negative_prompt: str = ""
+    steps: int = 50
+    guidance: float = 7.5
+    composite_step: int = 20
+    """The DDIM step at which the object is composited onto the mixed (gray + real) context."""
+    clusters: int = 5
+    """k-means clusters of the UNet decoder features that pick the object."""
+    max_iterations: int = 5
+    """Progressive completion rounds at most."""
+    pad: float = 0.15
+    """Image border treated as occluder, as a fraction of the canvas."""
+    occluder_growth: float = 0.5
+    """How far the occluder mask is grown."""
+    check_completeness: bool = True
+    """Counterfactual curation: outpaint and reject a completion whose mask grows by more than growth_threshold."""
+    growth_threshold: float = 0.2
+    resolution: int = 512
+    device: str | None = None
+    dtype: Literal["float32", "float16", "bfloat16"] | None = None
+
+
 @register_completer("progressive")
 class ProgressiveCompleter:
-    """The Completer. ``weights``: a diffusers inpainting pipeline folder or hub id (required)."""
+    """The Completer."""
 
-    def __init__(self, weights: str | None = None, prompt: str = "", negative_prompt: str = "", steps: int = 50,
-                 guidance: float = 7.5, composite_step: int = 20, clusters: int = 5, max_iterations: int = 5,
-                 pad: float = 0.15, occluder_growth: float = 0.5, check_completeness: bool = True,
-                 growth_threshold: float = 0.2, resolution: int = 512, device: str | None = None,
-                 dtype: str | None = None):
-        require_inpainting_weights(weights, "progressive")
-        if not 0 < composite_step < steps:
-            raise UserError(f"composite_step must lie in 1..{steps - 1}, got {composite_step}")
-        self.weights, self.prompt, self.negative_prompt = weights, prompt, negative_prompt
-        self.steps, self.guidance, self.composite_step = int(steps), float(guidance), int(composite_step)
-        self.clusters, self.max_iterations, self.pad = int(clusters), int(max_iterations), float(pad)
-        self.occluder_growth, self.check_completeness = float(occluder_growth), bool(check_completeness)
-        self.growth_threshold, self.resolution = float(growth_threshold), int(resolution)
-        self.device, self.dtype = device, dtype
+    config_class = ProgressiveConfig
+
+    def __init__(self, config: ProgressiveConfig | None = None):
+        c = self.config = config or ProgressiveConfig()
+        require_inpainting_weights(c.weights, "progressive")
+        if not 0 < c.composite_step < c.steps:
+            raise UserError(f"composite_step must lie in 1..{c.steps - 1}, got {c.composite_step}")
+        self.weights, self.prompt, self.negative_prompt = c.weights, c.prompt, c.negative_prompt
+        self.steps, self.guidance, self.composite_step = int(c.steps), float(c.guidance), int(c.composite_step)
+        self.clusters, self.max_iterations, self.pad = int(c.clusters), int(c.max_iterations), float(c.pad)
+        self.occluder_growth, self.check_completeness = float(c.occluder_growth), bool(c.check_completeness)
+        self.growth_threshold, self.resolution = float(c.growth_threshold), int(c.resolution)
+        self.device, self.dtype = c.device, c.dtype
         self._pipe = None
 
     def pipeline(self):

@@ -104,6 +104,15 @@ def _majority_keeping_parts(coverage: np.ndarray) -> np.ndarray:
     return out
 
 
+def parts_touching(mask: np.ndarray, seed: np.ndarray, diagonal: bool = False) -> np.ndarray:
+    """The connected parts of ``mask`` that overlap ``seed`` (both (H, W) bool); ``diagonal``: 8-connected."""
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3)) if diagonal else None)
+    keep = np.unique(labels[seed])
+    return np.isin(labels, keep[keep > 0])
+
+
 def mask_from_white(rgb: np.ndarray, threshold: int = WHITE_THRESHOLD) -> np.ndarray:
     """Object mask of an image of the whole object on white: grey (ITU-R 601 luma, 0..255) below ``threshold``."""
     rgb = np.asarray(rgb, np.float64)

@@ -53,10 +53,13 @@ def _json_default(obj):
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
-    """Float image in [0, 1] -> uint8 (rounded); uint8 passes through."""
+    """Float image in [0, 1] -> uint8 (rounded, in the image's own float precision); uint8 passes through."""
+    image = np.asarray(image)
     if image.dtype == np.uint8:
         return image
-    return np.clip(np.rint(np.asarray(image, np.float64) * 255.0), 0, 255).astype(np.uint8)
+    if not np.issubdtype(image.dtype, np.floating):
+        image = image.astype(np.float64)
+    return np.clip(np.rint(image * image.dtype.type(255)), 0, 255).astype(np.uint8)
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
@@ -65,6 +68,8 @@ def write_png(path: Path, image: np.ndarray) -> None:
 
     if image.dtype == bool:
         image = image.astype(np.uint8) * 255
+    elif image.dtype.kind == "f":
+        image = image.astype(np.float64)  # files round in double precision, whatever the array's
     Image.fromarray(to_uint8(image)).save(path)
 
 

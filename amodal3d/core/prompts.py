@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from amodal3d.core.errors import UserError
+from amodal3d.core.io import MAX_SIDE
 
 MIN_BOX_SIDE = 4.0  # pixels: GrabCut and SAM need a few pixels inside a box to model the object
 
@@ -92,3 +94,70 @@ class Prompt:
         if self.mask is not None:
             out["mask_pixels"] = int(self.mask.sum())
         return out
+
+
+@dataclass
+class InputConfig:
+    """What `complete` and `run` work on: a photo with one prompt, or a rendered scene."""
+
+    image: Path | None = None
+    """Input photo (PNG, JPEG, ...; EXIF orientation applied)."""
+    point: tuple[float, float] | None = None
+    """A pixel (X Y) on the visible part of the object."""
+    box: tuple[float, float, float, float] | None = None
+    """A box (X0 Y0 X1 Y1) around the visible part."""
+    mask: Path | None = None
+    """A mask image of the visible part, same size as the image (inside = above half its maximum: 0/1, 0/255 and
+    16-bit masks work)."""
+    scene: Path | None = None
+    """A rendered scene folder instead: its input.png and modal_mask.png are the image and prompt (with `run`, the
+    mesh lands in the scene's frame and is scored)."""
+    max_side: int = MAX_SIDE
+    """Working resolution: a photo whose longer side is larger is downscaled while it is decoded (the masks are
+    also written at the photo's own size)."""
+
+    def paths(self) -> list[Path | None]:
+        """The files and folders this input reads (an output must not replace them)."""
+        return [self.image, self.mask, self.scene]
+
+    def load(self) -> "PromptedInput":
+        """The image at working resolution with the prompt moved onto it; UserError for a bad combination."""
+        from amodal3d.core.io import load_image, read_mask
+
+        if self.scene is not None:
+            from amodal3d.core.formats import scene as fmt
+
+            if any(x is not None for x in (self.image, self.point, self.box, self.mask)):
+                raise UserError("--scene takes its image and visible mask from the scene: give no --image or prompt")
+            scene = fmt.Scene.open(self.scene)
+            image = scene.image(fmt.INPUT)
+            return PromptedInput(image, Prompt(mask=scene.mask(fmt.MODAL_MASK)), {"scene": str(self.scene)},
+                                 (image.shape[1], image.shape[0]))
+        if self.image is None:
+            raise UserError("give --image IMG with a prompt, or --scene DIR")
+        if sum(x is not None for x in (self.point, self.box, self.mask)) != 1:
+            raise UserError("give exactly one prompt: --point X Y, --box X0 Y0 X1 Y1 or --mask M")
+        loaded = load_image(self.image, self.max_side)
+        if self.mask is not None:
+            prompt = Prompt(mask=read_mask(self.mask, loaded.original_size))
+        elif self.point is not None:
+            prompt = Prompt.point(*self.point)
+        else:
+            prompt = Prompt(box=self.box)
+        prompt.validate(loaded.original_size[1], loaded.original_size[0])
+        working = loaded.pixels.shape[1], loaded.pixels.shape[0]
+        source = {"image": str(self.image)}
+        if loaded.scale != 1.0:
+            source.update(original_size=list(loaded.original_size), working_scale=loaded.scale)
+        return PromptedInput(loaded.pixels, prompt.scaled(loaded.scale, working), source, loaded.original_size)
+
+
+@dataclass
+class PromptedInput:
+    """A loaded input: the image at working resolution, the prompt on it, where they came from (for the output's
+    json) and the user's original size (W, H)."""
+
+    image: np.ndarray
+    prompt: Prompt
+    source: dict
+    original_size: tuple[int, int]

@@ -3,7 +3,7 @@ backends from an entry-point group (as nerfstudio's method plugins)."""
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 from collections.abc import Callable
 from importlib import import_module
 from importlib.metadata import entry_points
@@ -12,6 +12,10 @@ from amodal3d.core.errors import UserError
 
 
 class Registry:
+    """Backends of one kind by name. A backend is a class whose constructor takes one config, an instance of its
+    ``config_class`` (a documented dataclass; the CLI shows its fields as ``--NAME.FIELD`` flags), or nothing when
+    it has no options."""
+
     def __init__(self, kind: str, entry_point_group: str, builtin_modules: tuple[str, ...]):
         self.kind = kind
         self.group = entry_point_group
@@ -45,17 +49,36 @@ class Registry:
         self._load()
         return sorted(self._items)
 
-    def create(self, name: str, **options):
-        """An instance of backend ``name``; unknown names are a UserError listing the known ones."""
+    def backend(self, name: str):
+        """The backend class ``name``; unknown names are a UserError listing the known ones."""
         known = self.names()
         if name not in self._items:
             raise UserError(f"unknown {self.kind} '{name}'; known: {', '.join(known)}")
-        cls = self._items[name]
-        try:
-            inspect.signature(cls).bind(**options)
-        except TypeError:
-            accepted = [p for p in inspect.signature(cls).parameters if p not in ("self", "args", "kwargs")]
-            unknown = sorted(set(options) - set(accepted))
-            raise UserError(f"{self.kind} '{name}' takes no option {', '.join(unknown) or '(given twice)'}; "
-                            f"it takes: {', '.join(accepted) or 'none'}") from None
-        return cls(**options)
+        return self._items[name]
+
+    def config_class(self, name: str) -> type:
+        return getattr(self.backend(name), "config_class", _NoOptions)
+
+    def make_config(self, name: str, config=None, **options):
+        """``config`` (or the backend's defaults) with ``options`` set; an unknown option is a UserError listing
+        the ones the backend takes."""
+        cls = self.config_class(name)
+        config = cls() if config is None else config
+        accepted = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            raise UserError(f"{self.kind} '{name}' takes no option {', '.join(unknown)}; it takes: "
+                            f"{', '.join(accepted) or 'none'}")
+        return dataclasses.replace(config, **options) if options else config
+
+    def create(self, name: str, config=None, **options):
+        """An instance of backend ``name`` built from ``config`` (default: its defaults) with ``options`` set. A
+        backend without a ``config_class`` is built with no arguments."""
+        cls = self.backend(name)
+        config = self.make_config(name, config, **options)
+        return cls(config) if hasattr(cls, "config_class") else cls()
+
+
+@dataclasses.dataclass
+class _NoOptions:
+    """This backend takes no options."""

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from amodal3d.core.config import CONFIG_JSON
 from amodal3d.core.errors import UserError
-from amodal3d.core.io import read_image, read_mask, write_png
+from amodal3d.core.io import read_image, read_mask, write_json, write_png
 from amodal3d.core.outputs import atomic_dir
 from amodal3d.data.paste import cut_out, paste_occluder
 
@@ -172,7 +173,7 @@ def with_pasted_occluder(pair: Pair, cut_outs: list[tuple], rng: np.random.Gener
                 {**pair.source, "pasted": True, "occlusion_ratio": float(1 - case.visible_mask.sum() / area)})
 
 
-def write_pairs(pairs: Iterable[Pair], out: Path, overwrite: bool = False) -> int:
+def write_pairs(pairs: Iterable[Pair], out: Path, overwrite: bool = False, config: dict | None = None) -> int:
     """Write pairs in pix2gestalt's layout (written whole, atomically; an earlier pairs folder is replaced only with
     ``overwrite``); the number written."""
     count = 0
@@ -190,12 +191,14 @@ def write_pairs(pairs: Iterable[Pair], out: Path, overwrite: bool = False) -> in
                 count += 1
         if count == 0:
             raise UserError("no pair could be made (no whole objects found, or no occluder fitted)")
+        if config is not None:
+            write_json(tmp / CONFIG_JSON, config)
     return count
 
 
 def make_pairs(out: Path, scenes: Path | None = None, coco: Path | None = None, images: Path | None = None,
                depth: Path | None = None, depth_kind: str = "depth", seed: int = 0, occlusion=(0.2, 0.8),
-               pasted: int = 0, overwrite: bool = False) -> int:
+               pasted: int = 0, overwrite: bool = False, config: dict | None = None) -> int:
     """Pairs from rendered scenes and/or an annotated image set, written to ``out``; the number of pairs.
     ``pasted``: also this many variants of each scene pair, another scene's whole object pasted over it."""
     if scenes is None and coco is None:
@@ -225,7 +228,7 @@ def make_pairs(out: Path, scenes: Path | None = None, coco: Path | None = None, 
                 yield from pairs_from_instances(image, masks, depth_map, pool, rng, occlusion,
                                                 source={"image": name})
 
-    return write_pairs(generate(), out, overwrite)
+    return write_pairs(generate(), out, overwrite, config)
 
 
 def read_pairs(folder: Path) -> list[dict]:

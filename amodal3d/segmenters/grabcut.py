@@ -9,12 +9,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from amodal3d.core.io import to_uint8
 from amodal3d.core.prompts import Prompt
 
 
 def segment_with_grabcut(image: np.ndarray, prompt: Prompt, iterations: int = 5) -> np.ndarray:
     h, w = image.shape[:2]
-    img8 = np.clip(np.rint(image[..., :3] * 255), 0, 255).astype(np.uint8)
     seeds = np.full((h, w), cv2.GC_PR_BGD, np.uint8)
     radius = max(2, int(round(min(h, w) * 0.01)))
     labels = prompt.point_labels()
@@ -37,11 +37,18 @@ def segment_with_grabcut(image: np.ndarray, prompt: Prompt, iterations: int = 5)
         seeds[border] = cv2.GC_PR_BGD
     for (x, y), label in zip(prompt.points, labels):
         cv2.circle(seeds, (int(x), int(y)), radius, int(cv2.GC_FGD if label == 1 else cv2.GC_BGD), -1)
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.setRNGSeed(0)  # GrabCut's GMM initialisation uses OpenCV's RNG: keep it deterministic
-    cv2.grabCut(img8, seeds, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
-    mask = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
+    mask = grabcut(image, seeds, iterations)
     return _component_under(mask, positives if positives else [((x0 + x1) / 2, (y0 + y1) / 2)])
+
+
+def grabcut(image: np.ndarray, seeds: np.ndarray, iterations: int = 5) -> np.ndarray:
+    """OpenCV GrabCut from a seed map (cv2.GC_* labels, (H, W) uint8, updated in place) on an (H, W, 3) image in
+    [0, 1]: the pixels it calls (probable) foreground. Deterministic: GrabCut's GMM initialisation uses OpenCV's
+    global RNG, seeded here."""
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)
+    cv2.grabCut(to_uint8(image[..., :3]), seeds, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    return (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
 
 
 def _component_under(mask: np.ndarray, points) -> np.ndarray:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from amodal3d.core.errors import UserError
+from amodal3d.core.io import to_uint8
 from amodal3d.core.optional import require
 from amodal3d.core.prompts import Prompt
 
@@ -16,6 +17,7 @@ SAM_MODELS = ("vit_b", "vit_l", "vit_h")
 def build_sam(model_type: str = "vit_b", checkpoint: str | Path | None = None):
     """A SAM model. ``checkpoint=None`` builds randomly initialised weights (tests); a path loads the real ones."""
     sam_model_registry = require("segment_anything", "the SAM segmenter").sam_model_registry
+    require("torch", "the SAM segmenter")
     if model_type not in SAM_MODELS:
         raise UserError(f"unknown SAM model '{model_type}'; known: {', '.join(SAM_MODELS)}")
     if checkpoint is not None and not Path(checkpoint).is_file():
@@ -35,12 +37,10 @@ def build_sam(model_type: str = "vit_b", checkpoint: str | Path | None = None):
 def segment_with_sam(image: np.ndarray, prompt: Prompt, checkpoint=None, model_type: str = "vit_b",
                      sam=None) -> tuple[np.ndarray, float]:
     """(mask (H, W) bool, predicted IoU score) of the best of SAM's three proposals for the prompt."""
-    import torch
-    from segment_anything import SamPredictor
-
     model = sam if sam is not None else build_sam(model_type, checkpoint)
-    predictor = SamPredictor(model)
-    predictor.set_image(np.clip(np.rint(image[..., :3] * 255), 0, 255).astype(np.uint8))
+    torch = require("torch", "the SAM segmenter")
+    predictor = require("segment_anything", "the SAM segmenter").SamPredictor(model)
+    predictor.set_image(to_uint8(image[..., :3]))
     coords = np.asarray(prompt.points, np.float32) if prompt.points else None
     labels = prompt.point_labels() if prompt.points else None
     box = np.asarray(prompt.box, np.float32) if prompt.box is not None else None

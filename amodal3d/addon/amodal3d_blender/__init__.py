@@ -120,8 +120,12 @@ def run_command(python: str, image: str, settings, out: str) -> list:
     x, y = settings.point
     return [python, "-m", "amodal3d", "run", "--image", image, "--point", f"{x:.2f}", f"{y:.2f}", "--out", out,
             "--completion", settings.completion, "--recon", settings.recon, "--samples", str(settings.samples),
-            "--seed", str(settings.seed)] + (["--weights", bpy.path.abspath(settings.weights)] if settings.weights
-                                             else [])
+            "--seed", str(settings.seed)] + weights_flags(settings.completion, settings.weights)
+
+
+def weights_flags(completion: str, weights: str) -> list:
+    """The chosen completion backend's weights flag (``--pix2gestalt.weights DIR``); none when the field is empty."""
+    return [f"--{completion}.weights", bpy.path.abspath(weights)] if weights else []
 
 
 class Job:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from amodal3d.core.config import CONFIG_JSON
 from amodal3d.core.io import read_mask, resize_mask, write_json, write_png
 from amodal3d.core.outputs import atomic_dir
 
@@ -19,10 +20,11 @@ def sample_name(i: int) -> str:
 
 
 def write_completion(result, out: Path, extra: dict | None = None, overwrite: bool = False,
-                     original_size: tuple[int, int] | None = None) -> Path:
+                     original_size: tuple[int, int] | None = None, config: dict | None = None) -> Path:
     """Write a :class:`CompletionResult` to ``out`` (whole or not at all; an earlier completion folder is replaced
     only with ``overwrite``). ``original_size`` (W, H): the user's image before it was downscaled to the working
-    resolution; the masks are also written at that size (``*_fullres.png``)."""
+    resolution; the masks are also written at that size (``*_fullres.png``). ``config``: the command's config
+    record, saved as config.json."""
     h, w = result.modal_mask.shape
     meta = {
         "version": 1,
@@ -53,6 +55,8 @@ def write_completion(result, out: Path, extra: dict | None = None, overwrite: bo
             write_png(tmp / FULLRES_AMODAL, resize_mask(result.amodal_mask, original_size))
             write_png(tmp / FULLRES_MODAL, resize_mask(result.modal_mask, original_size))
         write_json(tmp / COMPLETION_JSON, meta)
+        if config is not None:
+            write_json(tmp / CONFIG_JSON, config)
     return Path(out)
 
 

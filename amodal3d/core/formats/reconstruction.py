@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from amodal3d.core.cameras import Camera, opencv_to_opengl
+from amodal3d.core.config import CONFIG_JSON
 from amodal3d.core.io import write_json, write_png
 from amodal3d.core.outputs import atomic_dir
 
@@ -140,9 +141,11 @@ def read_multiview(folder: Path) -> MultiView:
     return MultiView(cameras, images, masks, source)
 
 
-def write_reconstruction(result, out: Path, meta: dict | None = None, overwrite: bool = False) -> Path:
+def write_reconstruction(result, out: Path, meta: dict | None = None, overwrite: bool = False,
+                         config: dict | None = None) -> Path:
     """mesh.glb / mesh.obj / mesh.ply, recon.json, and views/ with transforms.json and meta_data.json if any
-    (written whole, atomically; an earlier reconstruction folder is replaced only with ``overwrite``)."""
+    (written whole, atomically; an earlier reconstruction folder is replaced only with ``overwrite``). ``config``:
+    the command's config record, saved as config.json."""
     start = time.perf_counter()
     with atomic_dir(Path(out), "reconstruct", replace=overwrite) as tmp:
         write_meshes(result.mesh, tmp)
@@ -162,4 +165,6 @@ def write_reconstruction(result, out: Path, meta: dict | None = None, overwrite:
             info["views"] = len(result.views)
         info["write_seconds"] = time.perf_counter() - start
         write_json(tmp / RECON_JSON, info)
+        if config is not None:
+            write_json(tmp / CONFIG_JSON, config)
     return Path(out)

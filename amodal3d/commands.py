@@ -1,0 +1,484 @@
+"""What each ``amodal3d`` command does with its config. The configs are the library's own dataclasses (their field
+docstrings are the ``--help``); the small commands' configs live here. Each ``main`` returns the exit code."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal
+
+import tyro
+
+from amodal3d.completion.config import DEFAULT_METHOD as DEFAULT_COMPLETION
+from amodal3d.completion.config import CompletionConfig
+from amodal3d.core.config import config_record, save_config
+from amodal3d.core.errors import UserError
+from amodal3d.core.outputs import check_output, check_output_file, prepare_resumable
+from amodal3d.core.prompts import InputConfig
+from amodal3d.run import RunConfig
+from recon.config import DEFAULT_METHOD as DEFAULT_RECON
+from recon.config import ReconConfig
+
+_Flat = tyro.conf.OmitArgPrefixes  # for configs whose fields are unique: --image, --point, ...
+_Own = tyro.conf.arg(prefix_name=False)  # for stage configs: --samples, --pix2gestalt.steps, ...
+
+
+# ------------------------------------------------------------------------------------------------------- render-scenes
+
+def render_scenes(config) -> int:
+    from amodal3d.contact_sheet import contact_sheet
+    from blender_scenes.generate import render_scenes as render
+
+    reports = render(config.objects, config.num, config.seed, config.out, config.scene, config.render,
+                     config.occluder_objects or None, workers=config.workers)
+    save_config(config.out, "render-scenes", config)
+    done = [r for r in reports if r.ok]
+    fresh = [r for r in done if r.reason != "exists"]
+    failed = [r for r in reports if not r.ok]
+    if done and config.contact_sheet:
+        sheet = contact_sheet([config.out / r.name for r in done[:6]], config.out / "contact_sheet.png")
+        print(f"contact sheet: {sheet}")
+    for r in fresh:
+        print(f"{config.out / r.name}: occlusion {r.occlusion:.3f}, {r.seconds:.1f} s, {r.attempts} attempt(s)")
+    print(f"{len(done)} scene(s) in {config.out} ({len(fresh)} new, {len(done) - len(fresh)} kept), "
+          f"{len(failed)} failed" + (f" (see {config.out / 'failed_scenes.json'})" if failed else ""))
+    return 1 if failed and not done else 0
+
+
+# ------------------------------------------------------------------------------------------------------------- objects
+
+@dataclass
+class ObjectsConfig:
+    """List object assets (bundled by default) with their categories and sizes."""
+
+    objects: list[str] = field(default_factory=lambda: ["all"])
+    """Bundled names, 'all', mesh files or Google Scanned Objects folders."""
+
+
+def objects(config: ObjectsConfig) -> int:
+    from blender_scenes.objects import load_object, resolve_objects
+
+    for asset in resolve_objects(config.objects):
+        obj = load_object(asset)
+        faces = sum(len(p.faces) for p in obj.parts)
+        textured = any(p.material.texture is not None for p in obj.parts)
+        print(f"{asset.name:16s} {asset.category:18s} {asset.source:8s} {faces:7d} faces "
+              f"{'textured' if textured else 'untextured'}  {asset.path}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------- eval
+
+@dataclass
+class EvalConfig:
+    """Score a predicted mesh and/or 16 predicted ring views against a rendered scene (SyncDreamer's protocol).
+    Prints one JSON object."""
+
+    scene: Path
+    """Scene folder written by render-scenes."""
+    mesh: Path | None = None
+    """Predicted mesh in the scene frame (any format trimesh reads): Chamfer distance and volumetric IoU."""
+    views: Path | None = None
+    """Folder with 000.png..015.png on the scene's ring: PSNR, SSIM, LPIPS."""
+    lpips_weights: Path | None = None
+    """torchvision ImageNet backbone weights for LPIPS (default: torch hub cache); LPIPS is null when missing."""
+    lpips_net: Literal["vgg", "alex"] = "vgg"
+    """LPIPS backbone: vgg (the protocol's) or alex."""
+
+
+def evaluate(config: EvalConfig) -> int:
+    from dataclasses import asdict
+
+    from metrics import evaluate_mesh, evaluate_views
+
+    if config.mesh is None and config.views is None:
+        raise UserError("give --mesh MESH and/or --views DIR to evaluate")
+    result: dict = {"scene": str(config.scene)}
+    if config.mesh is not None:
+        result.update({"mesh": str(config.mesh), **asdict(evaluate_mesh(config.mesh, config.scene))})
+    if config.views is not None:
+        views = asdict(evaluate_views(config.views, config.scene, config.lpips_weights, config.lpips_net))
+        result.update({"views": str(config.views), **views})
+    print(json.dumps(_finite(result), indent=2))
+    return 0
+
+
+def _finite(x):
+    """JSON has no infinity: identical images have PSNR "inf"."""
+    if isinstance(x, float) and math.isinf(x):
+        return "inf"
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x
+
+
+# ------------------------------------------------------------------------------------------------------------ complete
+
+@dataclass
+class CompleteConfig:
+    """Complete a partly hidden object: K whole-object samples, their majority-vote amodal mask and vote fraction.
+    Writes the completion folder of DESIGN.md (and config.json)."""
+
+    out: Path
+    """Output folder: new or empty (an earlier completion there needs --overwrite)."""
+    input: Annotated[InputConfig, _Flat] = field(default_factory=InputConfig)
+    completion: str = DEFAULT_COMPLETION
+    """Completion backend: classical (CPU, default), gestalt-tiny (bundled learned model), pix2gestalt, inpaint,
+    progressive, or a plugin's; its options are the --<name>.* flags."""
+    seed: int = 0
+    """Same seed, same samples."""
+    occluder_mask: Path | None = None
+    """A mask image of the objects in front (used by progressive; with --scene, the scene's own by default)."""
+    completion_config: Annotated[CompletionConfig, _Own] = field(default_factory=CompletionConfig)
+    overwrite: bool = False
+    """Replace an earlier completion in --out (atomically; nothing else is ever replaced)."""
+
+
+def complete(config: CompleteConfig) -> int:
+    from amodal3d.completion import complete as complete_image
+    from amodal3d.completion import write_completion
+    from amodal3d.core.formats.scene import OCCLUDER_MASK
+    from amodal3d.core.io import read_mask, resize_mask
+
+    check_output(config.out, "complete", [*config.input.paths(), config.occluder_mask,
+                                          config.completion_config.segmenter.sam_checkpoint], config.overwrite)
+    given = config.input.load()
+    occluder_path = config.occluder_mask
+    scene = config.input.scene
+    if occluder_path is None and scene is not None and (scene / OCCLUDER_MASK).is_file():
+        occluder_path = scene / OCCLUDER_MASK
+    occluder = None
+    if occluder_path is not None:
+        occluder = resize_mask(read_mask(occluder_path, given.original_size), given.image.shape[1::-1])
+    result = complete_image(given.image, given.prompt, config.completion, config.completion_config,
+                            seed=config.seed, occluder_mask=occluder)
+    write_completion(result, config.out, given.source, overwrite=config.overwrite,
+                     original_size=given.original_size, config=config_record("complete", config))
+    print(f"{config.out}: {result.method}, {len(result.samples)} samples, segmenter {result.segmenter}, "
+          f"amodal {int(result.amodal_mask.sum())} px vs visible {int(result.modal_mask.sum())} px, "
+          f"{sum(result.timings.values()):.2f} s")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------------------------- run
+
+def run(config: RunConfig) -> int:
+    from amodal3d.run import run as run_job
+
+    settings = config.settings
+    check_output(config.out, "run", [*config.input.paths(), settings.completion_config.segmenter.sam_checkpoint],
+                 config.overwrite)
+    given = config.input.load()
+    result = run_job(given.image, given.prompt, config.out, settings, config.input.scene, given.source,
+                     progress=lambda i, n, stage: print(f"[{i}/{n}] {stage}", flush=True), overwrite=config.overwrite,
+                     original_size=given.original_size, config=config_record("run", config))
+    timings = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
+    print(f"{result.mesh} ({timings}); page: {config.out / 'index.html'}")
+    if result.metrics:
+        print(json.dumps({k: v for k, v in result.metrics.items() if k != "lpips_unavailable"}, indent=1))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------- reconstruct
+
+@dataclass
+class ReconstructConfig:
+    """Reconstruct a mesh from a completion folder (or an RGBA image of the whole object). Writes mesh.glb (textured),
+    mesh.obj, mesh.ply, recon.json, config.json, and views/ with transforms.json when the method generates views."""
+
+    out: Path
+    """Output folder: new or empty (an earlier reconstruction there needs --overwrite)."""
+    completion_dir: Path | None = None
+    """A completion folder (amodal3d complete): first sample's colours, majority-vote mask."""
+    image: Path | None = None
+    """Or an RGBA image of the whole object (alpha = object)."""
+    scene: Path | None = None
+    """Place the result in this rendered scene's benchmark frame (its input camera), so `amodal3d eval` scores it."""
+    ring: bool = False
+    """With --scene, also pass the scene's 16 ground-truth ring views (for multi-view methods such as visual_hull)."""
+    recon: str = DEFAULT_RECON
+    """Reconstruction backend: inflate (CPU, default), visual_hull, neus, syncdreamer, sds, or a plugin's; its
+    options are the --<name>.* flags."""
+    seed: int = 0
+    """Seed for stochastic backends."""
+    recon_config: Annotated[ReconConfig, _Own] = field(default_factory=ReconConfig)
+    overwrite: bool = False
+    """Replace an earlier reconstruction in --out (atomically; nothing else is ever replaced)."""
+
+
+def reconstruct(config: ReconstructConfig) -> int:
+    from amodal3d.core.formats.reconstruction import write_reconstruction
+    from amodal3d.core.io import read_image_rgba
+    from recon.pipeline import make_inputs, view_from_completion
+    from recon.pipeline import reconstruct as reconstruct_view
+
+    if (config.completion_dir is None) == (config.image is None):
+        raise UserError("give exactly one of --completion-dir DIR or --image RGBA.png")
+    check_output(config.out, "reconstruct", [config.completion_dir, config.image, config.scene], config.overwrite)
+    rgba = view_from_completion(config.completion_dir) if config.completion_dir else read_image_rgba(config.image)
+    inputs = make_inputs(rgba, config.scene, config.recon_config.elevation, with_ring=config.ring)
+    result = reconstruct_view(inputs, config.recon, config.recon_config, seed=config.seed)
+    source = {"completion": str(config.completion_dir)} if config.completion_dir else {"image": str(config.image)}
+    write_reconstruction(result, config.out, {**source, "scene": None if config.scene is None else str(config.scene),
+                                              "elevation_deg": inputs.elevation_deg}, overwrite=config.overwrite,
+                         config=config_record("reconstruct", config))
+    print(f"{config.out}: {result.info.get('method')} mesh, {len(result.mesh.faces)} faces, "
+          f"{result.info.get('seconds', 0.0):.2f} s")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------------- bench
+
+def bench(config) -> int:
+    from amodal3d.bench import run_bench
+
+    done = run_bench(config)
+    print((config.out / "summary.md").read_text())
+    print(f"{done.new_rows} new row(s), {len(done.rows)} in all, {len(done.failures)} failed, {done.seconds:.1f} s; "
+          f"report: {config.out / 'report.html'}")
+    if config.screenshot:
+        from amodal3d.bench.screenshot import screenshot
+
+        print(f"screenshot: {screenshot(config.out / 'report.html', config.out / 'report.png')}")
+    return 1 if done.failures else 0
+
+
+# --------------------------------------------------------------------------------------------------------------- addon
+
+@dataclass
+class AddonConfig:
+    """The Blender add-on. `amodal3d addon build --out amodal3d_addon.zip` writes the zip to install in Blender
+    (Edit > Preferences > Add-ons/Get Extensions > Install from Disk), then set its 'Python with amodal3d' to this
+    environment's python."""
+
+    action: Annotated[Literal["build"], tyro.conf.Positional]
+    """What to do: build."""
+    out: Path = Path("amodal3d_addon.zip")
+    """Where to write the zip."""
+    overwrite: bool = False
+    """Replace an add-on zip amodal3d built earlier (nothing else is ever replaced)."""
+
+
+def addon(config: AddonConfig) -> int:
+    from amodal3d.addon import build_addon, is_addon_zip
+
+    check_output_file(config.out, is_addon_zip, "Blender add-on zip", overwrite=config.overwrite)
+    path = build_addon(config.out)
+    print(f"{path} (python for its preferences: {sys.executable})")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------- demo
+
+@dataclass
+class DemoConfig:
+    """The main job on the embedded defaults, with no weights: `amodal3d run` on a bundled example photo (a cup
+    partly hidden by a pasted photo print) and on a freshly rendered occluded scene (scored against its ground
+    truth), plus completions of every rendered scene and contact sheets."""
+
+    out: Path = Path("outputs/demo")
+    """Output folder (reused by the next demo)."""
+    num: int = 3
+    """Number of scenes to render."""
+    seed: int = 0
+    """Run seed."""
+    completions: tuple[str, ...] = ("classical", "gestalt-tiny")
+    """Completion methods shown on the completion sheet (a row per scene and method)."""
+
+
+def demo(config: DemoConfig) -> int:
+    from amodal3d.completion import complete as complete_image
+    from amodal3d.completion import write_completion
+    from amodal3d.contact_sheet import completion_sheet, contact_sheet
+    from amodal3d.core.formats import scene as fmt
+    from amodal3d.core.io import write_png
+    from amodal3d.core.prompts import Prompt
+    from amodal3d.data.examples import occluded_coffee_cup
+    from amodal3d.run import RunSettings
+    from amodal3d.run import run as run_job
+    from blender_scenes.generate import render_scenes as render
+
+    out = config.out
+    check_output(out, "demo", resume=True)
+    prepare_resumable(out, "demo")
+    save_config(out, "demo", config)
+    settings = RunSettings(seed=config.seed)
+    image, point = occluded_coffee_cup()
+    write_png(out / "example_input.png", image)
+    photo = run_job(image, Prompt.point(*point), out / "run_example", settings,
+                    source={"image": "amodal3d.data.examples.occluded_coffee_cup", "point": list(point)},
+                    overwrite=True)
+    scenes = out / "scenes"
+    reports = render(["all"], config.num, config.seed, scenes, workers=2)
+    done = [scenes / r.name for r in reports if r.ok]
+    if not done:
+        raise UserError("no scene could be rendered")
+    first = fmt.Scene.open(done[0])
+    scene_run = run_job(first.image(fmt.INPUT), Prompt(mask=first.mask(fmt.MODAL_MASK)), out / "run_scene", settings,
+                        scene=done[0], source={"scene": str(done[0])}, overwrite=True)
+    pairs = []
+    for folder in done:
+        scene = fmt.Scene.open(folder)
+        for method in config.completions:
+            result = complete_image(scene.image(fmt.INPUT), Prompt(mask=scene.mask(fmt.MODAL_MASK)), method,
+                                    seed=config.seed)
+            target = out / "completions" / f"{folder.name}_{method}"
+            write_completion(result, target, {"scene": str(folder)}, overwrite=True)
+            pairs.append((folder, target))
+    m = scene_run.metrics
+    print(f"example photo:    {photo.out / 'index.html'}  (mesh {photo.mesh})")
+    print(f"rendered scene:   {scene_run.out / 'index.html'}  amodal IoU {m['mask_iou']:.3f} "
+          f"(visible {m['modal_mask_iou']:.3f}), Chamfer {m['chamfer']:.4f}, vIoU {m['volume_iou']:.3f}, "
+          f"PSNR {m['psnr']:.2f}")
+    print(f"scenes:           {scenes}  ({len(done)} rendered)")
+    print(f"scene sheet:      {contact_sheet(done, out / 'scene_sheet.png')}")
+    print(f"completion sheet: {completion_sheet(pairs, out / 'completion_sheet.png')}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------------------- recognize
+
+@dataclass
+class RecognizeConfig:
+    """CLIP zero-shot recognition of the occluded targets of rendered scenes: the raw occluded crop against the
+    completed object (pix2gestalt Table 2). Prints and writes top-1 accuracies."""
+
+    scenes: Path
+    """Folder of rendered scenes (labels: the targets' categories)."""
+    clip: str
+    """A transformers CLIPModel folder or hub id (e.g. a local copy of openai/clip-vit-large-patch14)."""
+    out: Path | None = None
+    """Also write the result as JSON here."""
+    completion: str = DEFAULT_COMPLETION
+    """Completion backend; its options are the --<name>.* flags."""
+    labels: list[str] = field(default_factory=list)
+    """Candidate labels (default: the categories present in the scenes)."""
+    template: str = "a photo of a {}."
+    """CLIP text prompt for each label."""
+    seed: int = 0
+    completion_config: Annotated[CompletionConfig, _Own] = field(default_factory=CompletionConfig)
+    overwrite: bool = False
+    """Replace a result file amodal3d wrote earlier."""
+
+
+def is_recognition_json(path: Path) -> bool:
+    try:
+        return json.loads(Path(path).read_text()).get("amodal3d") == "recognize"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def recognize(config: RecognizeConfig) -> int:
+    from amodal3d.core.io import write_json
+    from amodal3d.recognition import ZeroShotCLIP, recognition_accuracy, scene_cases
+
+    if config.out is not None:
+        check_output_file(config.out, is_recognition_json, "recognition result", [config.scenes], config.overwrite)
+    cases = scene_cases(config.scenes, config.completion, config.completion_config, seed=config.seed)
+    labels = config.labels or sorted({c["label"] for c in cases})
+    result = recognition_accuracy(ZeroShotCLIP(config.clip, labels, config.template), cases)
+    result = {"amodal3d": "recognize", "completion": config.completion, "labels": labels, **result,
+              "scenes": [c["scene"] for c in cases], "truth": [c["label"] for c in cases],
+              "config": config_record("recognize", config)["config"]}
+    if config.out is not None:
+        write_json(config.out, result)
+    print(f"{result['cases']} objects, {len(labels)} labels: CLIP top-1 {100 * result['raw_top1']:.2f}% on the "
+          f"occluded crops, {100 * result['completed_top1']:.2f}% on the {result['completion']} completions")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------- make-pairs
+
+@dataclass
+class MakePairsConfig:
+    """Whole-part training pairs in pix2gestalt's folder layout (occlusion/, whole/, whole_mask/,
+    visible_object_mask/, pairs.jsonl), from rendered scenes and/or images with instance masks and depth."""
+
+    out: Path
+    """Output folder: new or empty (an earlier pairs folder there needs --overwrite)."""
+    scenes: Path | None = None
+    """Rendered scene folders (amodal3d render-scenes; --no-ring-views is enough): exact pairs."""
+    coco: Path | None = None
+    """COCO-style instance annotations (polygons or plain RLE) of the images in --images."""
+    images: Path | None = None
+    """Folder of the annotated images."""
+    depth: Path | None = None
+    """Folder of depth maps, <image stem>.npy or 16-bit .png, same size as the images."""
+    depth_kind: Literal["depth", "disparity"] = "depth"
+    """'disparity' for inverse depth (MiDaS), else larger = farther."""
+    occlusion: tuple[float, float] = (0.2, 0.8)
+    """Range of the fraction of a whole object the pasted occluder hides."""
+    seed: int = 0
+    pasted: int = 0
+    """Also this many variants of each scene pair, hidden further by another scene's whole object pasted over it
+    (total occlusion kept in --occlusion)."""
+    overwrite: bool = False
+    """Replace an earlier pairs folder in --out (atomically; nothing else is ever replaced)."""
+
+
+def make_pairs(config: MakePairsConfig) -> int:
+    from amodal3d.data.pairs import make_pairs as build
+
+    check_output(config.out, "make-pairs", [config.scenes, config.coco, config.images, config.depth],
+                 config.overwrite)
+    count = build(config.out, config.scenes, config.coco, config.images, config.depth, config.depth_kind,
+                  config.seed, config.occlusion, config.pasted, overwrite=config.overwrite,
+                  config=config_record("make-pairs", config))
+    print(f"{config.out}: {count} pairs")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------------- train
+
+def train(config) -> int:
+    from amodal3d.completion.diffusion import require_diffusion
+
+    require_diffusion("train")
+    from amodal3d.train import train as fit
+
+    trainer = fit(config)
+    print(f"{config.out / 'model'}: step {trainer.step}; loss curve {config.out / 'loss.jsonl'}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------- convert-pix2gestalt
+
+@dataclass
+class ConvertConfig:
+    """Convert the released pix2gestalt checkpoint (PyTorch Lightning .ckpt, read without unpickling code) into a
+    diffusers folder (safetensors) for `--completion pix2gestalt --pix2gestalt.weights OUT`."""
+
+    checkpoint: Annotated[Path, tyro.conf.Positional]
+    """The original checkpoint, e.g. epoch=000010.ckpt."""
+    out: Annotated[Path, tyro.conf.Positional]
+    """Output folder: new or empty (an earlier conversion there needs --overwrite)."""
+    ema: bool = True
+    """Convert the EMA weights (as the original inference uses); --no-ema converts the raw training weights."""
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    """Storage precision of the converted weights (float16 halves the size, for GPUs)."""
+    num_heads: int = 8
+    """UNet attention heads (not recorded in the checkpoint; 8 for pix2gestalt)."""
+    overwrite: bool = False
+    """Replace an earlier conversion in OUT (atomically; nothing else is ever replaced)."""
+
+
+def convert_pix2gestalt(config: ConvertConfig) -> int:
+    from amodal3d.completion.diffusion import require_diffusion
+
+    require_diffusion("convert-pix2gestalt")
+    from amodal3d.completion.pix2gestalt_convert import convert_pix2gestalt as convert
+
+    check_output(config.out, "convert-pix2gestalt", [config.checkpoint], config.overwrite, flag="OUT")
+    report = convert(config.checkpoint, config.out, ema=None if config.ema else False, num_heads=config.num_heads,
+                     dtype=config.dtype, overwrite=config.overwrite,
+                     config=config_record("convert-pix2gestalt", config))
+    c = report.converted
+    print(f"{config.out}: {report.tensors} tensors read; {c['unet']} UNet ({report.unet_weights}), {c['vae']} VAE, "
+          f"{c['image_encoder']} CLIP vision, {c['cc_projection']} cc_projection written; left out: "
+          + ", ".join(f"{n} {why}" for why, n in report.ignored.items() if n))
+    return 0

@@ -1,0 +1,57 @@
+"""The completion stage's config: how many samples, how masks are taken, how the visible mask is found, and each
+backend's own options (only the chosen backend's are used). One field per backend: ``--<backend>.<option>`` flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+import tyro
+
+from amodal3d.completion.classical import ClassicalConfig
+from amodal3d.completion.gestalt_tiny import GestaltTinyConfig
+from amodal3d.completion.inpaint import InpaintConfig
+from amodal3d.completion.pix2gestalt import Pix2GestaltConfig
+from amodal3d.completion.progressive import ProgressiveConfig
+from amodal3d.segmenters import SegmenterConfig
+
+DEFAULT_METHOD = "classical"
+# Flags without the parents' names: --samples, --pix2gestalt.steps (not --completion-config.backends.pix2gestalt.steps).
+# (tyro's OmitArgPrefixes would also strip the backend names, and two backends' --steps would collide.)
+_Own = tyro.conf.arg(prefix_name=False)
+
+
+@dataclass
+class CompletionBackends:
+    """Each built-in completion backend's options (plugins registered by entry point run with their defaults)."""
+
+    classical: Annotated[ClassicalConfig, _Own] = field(default_factory=ClassicalConfig)
+    gestalt_tiny: Annotated[GestaltTinyConfig, _Own] = field(default_factory=GestaltTinyConfig)
+    pix2gestalt: Annotated[Pix2GestaltConfig, _Own] = field(default_factory=Pix2GestaltConfig)
+    inpaint: Annotated[InpaintConfig, _Own] = field(default_factory=InpaintConfig)
+    progressive: Annotated[ProgressiveConfig, _Own] = field(default_factory=ProgressiveConfig)
+
+    def of(self, method: str):
+        """The options of backend ``method`` (None for a plugin's)."""
+        return getattr(self, method.replace("-", "_"), None)
+
+
+@dataclass
+class CompletionConfig:
+    """The completion stage, whatever the backend."""
+
+    samples: Annotated[int, _Own] = 4
+    """Whole-object samples K (the amodal mask is their majority vote)."""
+    context: Annotated[float, _Own] = 1.0
+    """Margin around the visible mask on the backend's canvas, in units of its longest side."""
+    mask_source: Annotated[Literal["auto", "alpha", "white"], _Own] = "auto"
+    """How sample masks are taken: the backend's alpha, grey < 250 on white (the paper's evaluation), or auto."""
+    segmenter: Annotated[SegmenterConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=SegmenterConfig)
+    backends: Annotated[CompletionBackends, _Own] = field(default_factory=CompletionBackends)
+
+    def backend(self, method: str, **options):
+        """The options backend ``method`` runs with: its entry here (defaults for a plugin's) with ``options`` set
+        on top (an unknown option is one clear line)."""
+        from amodal3d.completion.base import COMPLETERS
+
+        return COMPLETERS.make_config(method, self.backends.of(method), **options)

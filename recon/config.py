@@ -1,0 +1,49 @@
+"""The reconstruction stage's config: the input view's elevation and each backend's own options (only the chosen
+backend's are used). One field per backend: ``--<backend>.<option>`` flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import tyro
+
+from recon.inflate import InflateConfig
+from recon.neus import NeuSConfig
+from recon.sds import SDSConfig
+from recon.syncdreamer import SyncDreamerConfig
+from recon.visual_hull import VisualHullConfig
+
+DEFAULT_METHOD = "inflate"
+_Own = tyro.conf.arg(prefix_name=False)  # --elevation, --neus.steps (not --recon-config.backends.neus.steps)
+
+
+@dataclass
+class ReconBackends:
+    """Each built-in reconstruction backend's options (plugins registered by entry point run with their defaults)."""
+
+    inflate: Annotated[InflateConfig, _Own] = field(default_factory=InflateConfig)
+    visual_hull: Annotated[VisualHullConfig, _Own] = field(default_factory=VisualHullConfig)
+    neus: Annotated[NeuSConfig, _Own] = field(default_factory=NeuSConfig)
+    syncdreamer: Annotated[SyncDreamerConfig, _Own] = field(default_factory=SyncDreamerConfig)
+    sds: Annotated[SDSConfig, _Own] = field(default_factory=SDSConfig)
+
+    def of(self, method: str):
+        """The options of backend ``method`` (None for a plugin's)."""
+        return getattr(self, method.replace("-", "_"), None)
+
+
+@dataclass
+class ReconConfig:
+    """The reconstruction stage, whatever the backend."""
+
+    elevation: Annotated[float | None, _Own] = None
+    """Input view elevation in degrees (default: the scene's, else 0)."""
+    backends: Annotated[ReconBackends, _Own] = field(default_factory=ReconBackends)
+
+    def backend(self, method: str, **options):
+        """The options backend ``method`` runs with: its entry here (defaults for a plugin's) with ``options`` set
+        on top (an unknown option is one clear line)."""
+        from recon.base import RECONSTRUCTORS
+
+        return RECONSTRUCTORS.make_config(method, self.backends.of(method), **options)
