@@ -14,7 +14,7 @@ import tyro
 
 from amodal3d.completion.config import DEFAULT_METHOD as DEFAULT_COMPLETION
 from amodal3d.completion.config import CompletionConfig
-from amodal3d.core.config import config_record, save_config
+from amodal3d.core.config import OWN_FLAGS, config_record, save_config
 from amodal3d.core.errors import UserError
 from amodal3d.core.outputs import check_output, check_output_file, prepare_resumable
 from amodal3d.core.prompts import InputConfig
@@ -23,7 +23,7 @@ from recon.config import DEFAULT_METHOD as DEFAULT_RECON
 from recon.config import ReconConfig
 
 _Flat = tyro.conf.OmitArgPrefixes  # for configs whose fields are unique: --image, --point, ...
-_Own = tyro.conf.arg(prefix_name=False)  # for stage configs: --samples, --pix2gestalt.steps, ...
+_Own = OWN_FLAGS  # for stage configs: --samples, --pix2gestalt.steps, ...
 
 
 # ------------------------------------------------------------------------------------------------------- render-scenes

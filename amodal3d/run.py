@@ -24,7 +24,7 @@ import tyro
 
 from amodal3d.completion.config import DEFAULT_METHOD as DEFAULT_COMPLETION
 from amodal3d.completion.config import CompletionConfig
-from amodal3d.core.config import CONFIG_JSON, to_dict
+from amodal3d.core.config import CONFIG_JSON, OWN_FLAGS, to_dict
 from amodal3d.core.io import composite_on_white, to_uint8, write_json, write_png
 from amodal3d.core.outputs import atomic_dir
 from amodal3d.core.prompts import InputConfig, Prompt
@@ -33,7 +33,7 @@ from recon.config import DEFAULT_METHOD as DEFAULT_RECON
 from recon.config import ReconConfig
 
 RUN_STAGES = 4
-_Own = tyro.conf.arg(prefix_name=False)  # a nested config's flags without its name: --samples, --pix2gestalt.steps
+_Own = OWN_FLAGS
 PREVIEW_VIEWS = 8
 PREVIEW_ELEVATION_DEG = 20.0
 PREVIEW_SHADING = 0.5

@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated
 
-import tyro
-
+from amodal3d.core.config import OWN_FLAGS, BackendOptions
 from recon.inflate import InflateConfig
 from recon.neus import NeuSConfig
 from recon.sds import SDSConfig
@@ -15,11 +14,11 @@ from recon.syncdreamer import SyncDreamerConfig
 from recon.visual_hull import VisualHullConfig
 
 DEFAULT_METHOD = "inflate"
-_Own = tyro.conf.arg(prefix_name=False)  # --elevation, --neus.steps (not --recon-config.backends.neus.steps)
+_Own = OWN_FLAGS
 
 
 @dataclass
-class ReconBackends:
+class ReconBackends(BackendOptions):
     """Each built-in reconstruction backend's options (plugins registered by entry point run with their defaults)."""
 
     inflate: Annotated[InflateConfig, _Own] = field(default_factory=InflateConfig)
@@ -27,10 +26,6 @@ class ReconBackends:
     neus: Annotated[NeuSConfig, _Own] = field(default_factory=NeuSConfig)
     syncdreamer: Annotated[SyncDreamerConfig, _Own] = field(default_factory=SyncDreamerConfig)
     sds: Annotated[SDSConfig, _Own] = field(default_factory=SDSConfig)
-
-    def of(self, method: str):
-        """The options of backend ``method`` (None for a plugin's)."""
-        return getattr(self, method.replace("-", "_"), None)
 
 
 @dataclass

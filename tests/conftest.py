@@ -8,6 +8,18 @@ for _name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ.setdefault(_name, "1")
 
 
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    """A 128x96 PNG: a red block on white."""
+    from amodal3d.core.io import write_png
+
+    image = np.ones((96, 128, 3), np.float32)
+    image[30:70, 40:90] = (0.8, 0.2, 0.2)
+    path = tmp_path_factory.mktemp("photo") / "img.png"
+    write_png(path, image)
+    return path
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

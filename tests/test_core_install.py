@@ -7,10 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pytest
-
-from amodal3d.core.io import write_png
 from amodal3d.core.optional import EXTRAS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,15 +36,6 @@ def without_extras(*args, cwd):
                           capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     return proc.returncode, proc.stdout, [line for line in proc.stderr.splitlines() if line.strip()]
-
-
-@pytest.fixture(scope="module")
-def photo(tmp_path_factory):
-    image = np.ones((96, 128, 3), np.float32)
-    image[30:70, 40:90] = (0.8, 0.2, 0.2)
-    path = tmp_path_factory.mktemp("photo") / "img.png"
-    write_png(path, image)
-    return path
 
 
 def test_the_cpu_path_runs_without_any_extra(photo, tmp_path):

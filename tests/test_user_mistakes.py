@@ -18,7 +18,7 @@ from PIL import Image
 
 from amodal3d.cli import entrypoint
 from amodal3d.core.errors import UserError
-from amodal3d.core.io import load_image, read_mask, write_png
+from amodal3d.core.io import load_image, read_mask
 from amodal3d.core.outputs import MARKER, atomic_dir, check_output, clean_stale, output_kind
 from amodal3d.core.prompts import Prompt
 from tests.synthetic import make_scene_set
@@ -43,15 +43,6 @@ def user_folder(folder: Path) -> Path:
     (folder / "notes.txt").write_text("mine\n")
     (folder / "sub" / "a.txt").write_text("also mine\n")
     return folder
-
-
-@pytest.fixture(scope="module")
-def photo(tmp_path_factory):
-    image = np.ones((96, 128, 3), np.float32)
-    image[30:70, 40:90] = (0.8, 0.2, 0.2)
-    path = tmp_path_factory.mktemp("photo") / "img.png"
-    write_png(path, image)
-    return path
 
 
 @pytest.fixture(scope="module")

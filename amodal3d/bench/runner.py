@@ -17,13 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
-import tyro
-
 from amodal3d.bench.configs import Configuration, select_configs
 from amodal3d.bench.results import ResultsLog, Row, append_jsonl
 from amodal3d.completion.config import DEFAULT_METHOD as DEFAULT_COMPLETION
 from amodal3d.completion.config import CompletionConfig
-from amodal3d.core.config import save_config, to_dict
+from amodal3d.core.config import OWN_FLAGS, save_config, to_dict
 from amodal3d.core.errors import UserError
 from amodal3d.core.io import write_json
 from amodal3d.core.outputs import check_output, exclusive, prepare_resumable
@@ -65,9 +63,8 @@ class BenchConfig:
     """Only the first N scenes (N >= 1)."""
     seed: int = 0
     """Seed for completion samples and stochastic reconstructions."""
-    completion_config: Annotated[CompletionConfig, tyro.conf.arg(prefix_name=False)] = field(
-        default_factory=CompletionConfig)  # its flags: --samples, --sam-checkpoint, --pix2gestalt.steps, ...
-    recon_config: Annotated[ReconConfig, tyro.conf.arg(prefix_name=False)] = field(default_factory=ReconConfig)
+    completion_config: Annotated[CompletionConfig, OWN_FLAGS] = field(default_factory=CompletionConfig)
+    recon_config: Annotated[ReconConfig, OWN_FLAGS] = field(default_factory=ReconConfig)
     lpips_weights: Path | None = None
     """torchvision ImageNet backbone weights for LPIPS (default: torch hub cache); LPIPS is n/a when missing."""
     lpips_net: Literal["vgg", "alex"] = "vgg"

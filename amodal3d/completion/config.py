@@ -13,16 +13,15 @@ from amodal3d.completion.gestalt_tiny import GestaltTinyConfig
 from amodal3d.completion.inpaint import InpaintConfig
 from amodal3d.completion.pix2gestalt import Pix2GestaltConfig
 from amodal3d.completion.progressive import ProgressiveConfig
+from amodal3d.core.config import OWN_FLAGS, BackendOptions
 from amodal3d.segmenters import SegmenterConfig
 
 DEFAULT_METHOD = "classical"
-# Flags without the parents' names: --samples, --pix2gestalt.steps (not --completion-config.backends.pix2gestalt.steps).
-# (tyro's OmitArgPrefixes would also strip the backend names, and two backends' --steps would collide.)
-_Own = tyro.conf.arg(prefix_name=False)
+_Own = OWN_FLAGS
 
 
 @dataclass
-class CompletionBackends:
+class CompletionBackends(BackendOptions):
     """Each built-in completion backend's options (plugins registered by entry point run with their defaults)."""
 
     classical: Annotated[ClassicalConfig, _Own] = field(default_factory=ClassicalConfig)
@@ -30,10 +29,6 @@ class CompletionBackends:
     pix2gestalt: Annotated[Pix2GestaltConfig, _Own] = field(default_factory=Pix2GestaltConfig)
     inpaint: Annotated[InpaintConfig, _Own] = field(default_factory=InpaintConfig)
     progressive: Annotated[ProgressiveConfig, _Own] = field(default_factory=ProgressiveConfig)
-
-    def of(self, method: str):
-        """The options of backend ``method`` (None for a plugin's)."""
-        return getattr(self, method.replace("-", "_"), None)
 
 
 @dataclass

@@ -4,7 +4,9 @@ schedulers, and loading weights from a folder or a hub id."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from amodal3d.core.checkpoints import verify_weights_folder
 from amodal3d.core.errors import UserError
@@ -18,6 +20,27 @@ SCHEDULERS = {
     "euler_a": "EulerAncestralDiscreteScheduler",
     "unipc": "UniPCMultistepScheduler",
 }
+
+
+@dataclass
+class InpaintingModelConfig:
+    """What the inpainting-based backends (inpaint, progressive) share: the model and how it samples."""
+
+    weights: str | None = None
+    """An inpainting pipeline folder or hub id (required), e.g. a copy of stabilityai/stable-diffusion-2-inpainting."""
+    prompt: str = ""
+    """Text prompt (e.g. the object's category)."""
+    negative_prompt: str = ""
+    steps: int = 50
+    """Sampler steps."""
+    guidance: float = 7.5
+    """Classifier-free guidance scale."""
+    resolution: int = 512
+    """Canvas size the object is framed on."""
+    device: str | None = None
+    """cuda, mps or cpu (default: the best present)."""
+    dtype: Literal["float32", "float16", "bfloat16"] | None = None
+    """Precision (default: float16 on a GPU, float32 on the CPU)."""
 
 
 def require_diffusion(purpose: str) -> None:

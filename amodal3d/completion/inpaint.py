@@ -22,6 +22,7 @@ from scipy import ndimage
 
 from amodal3d.completion.base import CanvasInput, WholeSample, register_completer
 from amodal3d.completion.diffusion import (
+    InpaintingModelConfig,
     NoisedToNextStep,
     encode_latents,
     load_inpainting_pipeline,
@@ -105,16 +106,9 @@ def segment_inpainted(image: np.ndarray, visible: np.ndarray, area: np.ndarray, 
 
 
 @dataclass
-class InpaintConfig:
+class InpaintConfig(InpaintingModelConfig):
     """inpaint: tuning-free amodal completion with any diffusers inpainting model (Lee, Benes, Yeh)."""
 
-    weights: str | None = None
-    """An inpainting pipeline folder or hub id (required), e.g. a copy of stabilityai/stable-diffusion-2-inpainting."""
-    prompt: str = ""
-    """Text prompt (e.g. the object's category)."""
-    negative_prompt: str = ""
-    steps: int = 50
-    guidance: float = 7.5
     leakage: float = 0.3
     """Leakage conditioning strength s: how far each step is pulled toward the noised condition image."""
     object_noise: float = 0.3
@@ -131,9 +125,6 @@ class InpaintConfig:
     sam_model: Literal["vit_b", "vit_l", "vit_h"] = "vit_b"
     sam_points: int = 9
     """Points sampled in the visible mask as SAM's prompt."""
-    resolution: int = 512
-    device: str | None = None
-    dtype: Literal["float32", "float16", "bfloat16"] | None = None
 
 
 @register_completer("inpaint")

@@ -20,7 +20,6 @@ object's mask grows by more than 20%, the completion is judged incomplete (recor
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from scipy import ndimage
@@ -28,6 +27,7 @@ from scipy.cluster.vq import kmeans2
 
 from amodal3d.completion.base import CanvasInput, WholeSample, register_completer
 from amodal3d.completion.diffusion import (
+    InpaintingModelConfig,
     NoisedToNextStep,
     encode_latents,
     load_inpainting_pipeline,
@@ -117,16 +117,9 @@ class MixedContext:
 
 
 @dataclass
-class ProgressiveConfig:
+class ProgressiveConfig(InpaintingModelConfig):
     """progressive: progressive mixed-context completion with any diffusers inpainting model (Xu, Zhang, Shi)."""
 
-    weights: str | None = None
-    """An inpainting pipeline folder or hub id (required), e.g. a copy of stabilityai/stable-diffusion-2-inpainting."""
-    prompt: str = ""
-    """Text prompt (the paper uses the category)."""
-    negative_prompt: str = ""
-    steps: int = 50
-    guidance: float = 7.5
     composite_step: int = 20
     """The DDIM step at which the object is composited onto the mixed (gray + real) context."""
     clusters: int = 5
@@ -140,9 +133,6 @@ class ProgressiveConfig:
     check_completeness: bool = True
     """Counterfactual curation: outpaint and reject a completion whose mask grows by more than growth_threshold."""
     growth_threshold: float = 0.2
-    resolution: int = 512
-    device: str | None = None
-    dtype: Literal["float32", "float16", "bfloat16"] | None = None
 
 
 @register_completer("progressive")

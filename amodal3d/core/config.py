@@ -16,6 +16,27 @@ CONFIG_JSON = "config.json"
 CONFIG_VERSION = 1
 
 
+def _unprefixed():
+    import tyro
+
+    return tyro.conf.arg(prefix_name=False)
+
+
+OWN_FLAGS = _unprefixed()
+"""Annotate a nested config field with this so its flags go without the parents' names (--samples,
+--pix2gestalt.steps, not --completion-config.backends.pix2gestalt.steps). tyro's OmitArgPrefixes would strip the
+backend names too, and two backends' --steps would collide."""
+
+
+class BackendOptions:
+    """Base of a stage's dataclass holding one field per built-in backend (named as the backend, - as _), each
+    that backend's config."""
+
+    def of(self, name: str):
+        """The options of backend ``name`` (None for a plugin's)."""
+        return getattr(self, name.replace("-", "_"), None)
+
+
 def to_dict(config) -> dict:
     """A config dataclass -> plain JSON data (paths as strings, tuples as lists, nested configs as objects)."""
     return _plain(config)
