@@ -23,6 +23,7 @@ from typing import Literal
 
 import numpy as np
 
+from amodal3d.core.config import save_config
 from amodal3d.core.errors import UserError
 from amodal3d.core.outputs import check_output, exclusive, prepare_resumable
 
@@ -211,6 +212,7 @@ class Trainer:
         steps = self.config.steps if steps is None else steps
         losses = []
         prepare_resumable(self.out, "train")
+        save_config(self.out, "train", self.config)
         with exclusive(self.out, "training run"), open(self.out / "loss.jsonl", "a") as record:
             while self.step < steps:
                 start = time.perf_counter()
