@@ -48,22 +48,60 @@ def _golden_inputs(size=64):
     return image, (xx - 0.45) ** 2 + (yy - 0.5) ** 2 < 0.08
 
 
-def test_same_seed_gives_the_samples_of_the_pipeline_before_it_became_a_diffusion_pipeline(pipe):
-    """tests/data/pix2gestalt_pipeline_golden.npz: samples of the hand-written pipeline (before issue 16) on the
-    tiny latent model and on the bundled pixel-space gestalt-tiny, same seeds."""
+def test_gestalt_tiny_samples_as_before_the_pipeline_became_a_diffusion_pipeline():
+    """tests/data/pix2gestalt_pipeline_golden.npz: samples of the bundled pixel-space gestalt-tiny by the hand-written
+    pipeline before issue 16, same seed (its own sampler settings: diffusers' DDIM spacing)."""
     from amodal3d.completion.gestalt_tiny import WEIGHTS
     from tests.tiny_diffusion import DATA
 
     golden = np.load(DATA / "pix2gestalt_pipeline_golden.npz")
     image, mask = _golden_inputs()
-    for eta in (0.0, 1.0):
-        out = pipe(image, mask, num_samples=2, num_inference_steps=4, guidance_scale=2.0, eta=eta,
-                   generator=torch.Generator("cpu").manual_seed(7))
-        np.testing.assert_allclose(out.images, golden[f"latent_eta{eta:g}"], atol=1e-3)
     tiny = Pix2GestaltPipeline.from_pretrained(str(WEIGHTS), dtype=torch.float32)
     out = tiny(image, mask, num_samples=2, num_inference_steps=3, guidance_scale=2.0, eta=0.0,
-               generator=torch.Generator("cpu").manual_seed(7))
+               generator=torch.Generator("cpu").manual_seed(7), original_timesteps=False)
     np.testing.assert_allclose(out.images, golden["pixel_gestalt_tiny"], atol=1e-3)
+
+
+@pytest.mark.parametrize("asked, run, first", [(200, 199, 991), (50, 49, 961), (400, 499, 997), (10, 9, 801)])
+def test_ddim_runs_on_the_original_samplers_timesteps(pipe, asked, run, first):
+    """LDM's DDIMSampler: stride 1000 // steps, timesteps range(0, 1000, stride) + 1, the noisiest one dropped."""
+    timesteps = pipe.set_timesteps(asked)
+    stride = 1000 // asked
+    assert len(timesteps) == run and int(timesteps[0]) == first and int(timesteps[-1]) == 1
+    assert (np.diff(timesteps.numpy()) == -stride).all()
+    assert len(pipe.set_timesteps(asked, original=False)) == asked  # diffusers' own, for models trained here
+
+
+def test_the_original_code_is_reproduced(tmp_path):
+    """tests/data/pix2gestalt_upstream: a checkpoint of the original LatentDiffusion (its own config, shrunk, random
+    weights, EMA != raw) and what the original code computed from it (benchmarks/conformance/pix2gestalt.py made
+    both). Our converter + pipeline reproduce the CLIP context, the VAE concat, the UNet's guided branches and full
+    DDIM sampling at eta 0 and 1 (same initial and per-step noise from torch's global generator)."""
+    from amodal3d.completion.pix2gestalt_convert import convert_pix2gestalt
+    from tests.tiny_diffusion import DATA
+
+    folder = DATA / "pix2gestalt_upstream"
+    upstream = np.load(folder / "upstream.npz")
+    convert_pix2gestalt(folder / "upstream.ckpt", tmp_path / "converted", num_heads=8)
+    pipe = Pix2GestaltPipeline.from_pretrained(str(tmp_path / "converted"), dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    image, mask = upstream["image"].astype(np.float32) / 255.0, upstream["mask"]
+    with torch.no_grad():
+        context, concat = pipe.encode_conditions(image, mask)
+        np.testing.assert_allclose(context.numpy(), upstream["context"], atol=1e-5)
+        np.testing.assert_allclose(concat.numpy(), upstream["concat"], atol=1e-4)
+        noisy, t = torch.from_numpy(upstream["noisy"]), torch.tensor(500)
+        both = torch.cat([noisy, concat.expand(2, -1, -1, -1)], 1)
+        eps = pipe.unet(both, t, encoder_hidden_states=context.expand(2, -1, -1)).sample
+        np.testing.assert_allclose(eps.numpy(), upstream["eps_cond"], atol=1e-4)
+        blank = torch.cat([noisy, torch.zeros_like(concat).expand(2, -1, -1, -1)], 1)
+        eps = pipe.unet(blank, t, encoder_hidden_states=torch.zeros_like(context).expand(2, -1, -1)).sample
+        np.testing.assert_allclose(eps.numpy(), upstream["eps_uncond"], atol=1e-4)
+    for eta in (0, 1):
+        torch.manual_seed(7)
+        out = pipe(image, mask, num_samples=2, num_inference_steps=10, guidance_scale=2.0, eta=float(eta),
+                   generator=None)
+        np.testing.assert_allclose(out.images, upstream[f"samples_10_{eta}"], atol=1e-4)
 
 
 def test_it_is_a_diffusers_pipeline_with_callbacks_progress_and_offload(weights, pipe, tmp_path):
@@ -85,7 +123,7 @@ def test_it_is_a_diffusers_pipeline_with_callbacks_progress_and_offload(weights,
 
     out = pipe(image, mask, num_samples=1, num_inference_steps=3, callback_on_step_end=to_noise,
                generator=torch.Generator("cpu").manual_seed(0))
-    assert isinstance(out, BaseOutput) and len(seen) == 3 and seen == sorted(seen, reverse=True)
+    assert isinstance(out, BaseOutput) and len(seen) == 2 and seen == sorted(seen, reverse=True)  # 3 asked, 2 run
     plain = pipe(image, mask, num_samples=1, num_inference_steps=3, generator=torch.Generator("cpu").manual_seed(0))
     assert not np.allclose(out.images, plain.images)  # the callback's latents were used
     (images,) = pipe(image, mask, num_samples=1, num_inference_steps=2, return_dict=False)

@@ -60,6 +60,8 @@ class GestaltTinyConfig(Pix2GestaltConfig):
     """Another `amodal3d train` output (OUT/model) instead of the bundled model."""
     steps: int = 10
     eta: float = 0.0
+    original_timesteps: bool = False
+    """diffusers' DDIM spacing, which this model's sampler settings were tuned with."""
     white_threshold: float = TINY_WHITE_THRESHOLD
     """A sample's pixels darker than this (0..255 grey) that connect to the visible part are the object."""
     copy_tolerance: float = 12.0

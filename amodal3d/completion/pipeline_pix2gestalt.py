@@ -3,7 +3,7 @@
 The model (facts in ../shared/reference/PROTOCOLS.md): a Stable Diffusion UNet with 12 input channels (noisy latent,
 VAE latent of the occluded image, VAE latent of the visible mask drawn as a 3-channel image; both condition latents
 are the posterior mode, unscaled), cross-attending to the CLIP ViT-L/14 image embedding of the occluded image passed
-through a 768x768 projection. Unconditional = zeros for both conditions; guidance 2.0, DDIM 200 steps, eta 1.0.
+through a 768x768 projection. Unconditional = zeros for both conditions; guidance 2.0, DDIM 200 steps (199 run, as the original), eta 1.0.
 The output is the whole object on white.
 
 Components: ``unet``, ``vae`` (None for a pixel-space model, as ``amodal3d train`` makes: the "latents" are the
@@ -121,7 +121,7 @@ class Pix2GestaltPipeline(DiffusionPipeline):
     @torch.no_grad()
     def __call__(self, image, visible_mask, num_samples: int = 6, num_inference_steps: int = DEFAULT_STEPS,
                  guidance_scale: float = DEFAULT_GUIDANCE, eta: float = DEFAULT_ETA, generator=None,
-                 batch_samples: bool = True, callback_on_step_end=None,
+                 batch_samples: bool = True, original_timesteps: bool = True, callback_on_step_end=None,
                  callback_on_step_end_tensor_inputs: tuple[str, ...] = ("latents",),
                  return_dict: bool = True) -> Pix2GestaltPipelineOutput | tuple:
         """Complete the object that ``visible_mask`` marks in ``image``.
@@ -133,6 +133,8 @@ class Pix2GestaltPipeline(DiffusionPipeline):
         generator : a torch.Generator for the initial and per-step noise (same generator state, same samples).
         batch_samples : all K samples and both guidance branches in one UNet batch per step (False: one UNet call
             per sample, for comparison and for small GPUs).
+        original_timesteps : DDIM on the original sampler's timesteps (see :meth:`set_timesteps`); False: diffusers'
+            own spacing (what models trained here were tuned with).
         callback_on_step_end : diffusers' ``callback(pipe, step, timestep, tensors) -> dict`` after each step; the
             tensors it returns (``latents``) replace the pipeline's.
         Returns :class:`Pix2GestaltPipelineOutput` (or ``(images,)`` with ``return_dict=False``).
@@ -144,8 +146,7 @@ class Pix2GestaltPipeline(DiffusionPipeline):
         context, concat = self.encode_conditions(image, visible_mask, device)
         clock.append(time.perf_counter())
         latents = self.prepare_latents(num_samples, concat, generator, device)
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
-        timesteps = self.scheduler.timesteps
+        timesteps = self.set_timesteps(num_inference_steps, device, original_timesteps)
         latents = latents * self.scheduler.init_noise_sigma
         accepted = inspect.signature(self.scheduler.step).parameters
         step_options = {k: v for k, v in (("generator", generator), ("eta", eta)) if k in accepted}
@@ -165,6 +166,22 @@ class Pix2GestaltPipeline(DiffusionPipeline):
         seconds = dict(zip(("encode", "denoise", "decode"), np.diff(clock).tolist()))
         return Pix2GestaltPipelineOutput(images, seconds) if return_dict else (images,)
 
+    def set_timesteps(self, num_inference_steps: int, device=None, original: bool = True):
+        """The sampler's timesteps. DDIM runs as the original's sampler does (LDM's ``DDIMSampler``): a stride of
+        ``1000 // steps``, timesteps ``range(0, 1000, stride) + 1`` without the noisiest one, so 200 steps asked run
+        199 from t=991 and 400 asked run 499 from t=997 (a stride of 2). Other schedulers run diffusers' own."""
+        from diffusers import DDIMScheduler
+
+        if not original or not isinstance(self.scheduler, DDIMScheduler):
+            self.scheduler.set_timesteps(num_inference_steps, device=device)
+            return self.scheduler.timesteps
+        train_steps = self.scheduler.config.num_train_timesteps
+        stride = max(train_steps // max(num_inference_steps, 1), 1)
+        self.scheduler.set_timesteps(train_steps // stride, device=device)  # its step() then steps back by stride
+        timesteps = self.scheduler.timesteps[1:]
+        self.scheduler.timesteps = timesteps
+        return timesteps
+
     def prepare_latents(self, num_samples: int, concat, generator, device):
         """Initial noise (K, C, h, w), drawn on the CPU in float32 so a seed gives the same noise everywhere."""
         shape = (num_samples, self.unet.config.out_channels, *concat.shape[2:])
@@ -182,17 +199,21 @@ class Pix2GestaltPipeline(DiffusionPipeline):
         mask = torch.from_numpy(np.repeat(visible_mask[None, None].astype(np.float32), 3, axis=1))
         return self.conditions(pixels, mask.to(device, dtype) * 2.0 - 1.0)
 
-    def conditions(self, pixels, mask):
-        """Batched: ``pixels`` and ``mask`` (B, 3, H, W) in [-1, 1] -> (context (B, 1, D), concat (B, C, h, w))."""
+    def image_embedding(self, pixels):
+        """The CLIP image embedding (B, 1, D) of (B, 3, H, W) pixels in [-1, 1], before ``cc_projection``."""
         size = self.image_encoder.config.image_size
-        # the original resizes with kornia (bicubic, align_corners=True, Gaussian antialias); torch's antialias
-        # filter differs slightly, the sampling grid is the same
+        # as the original's FrozenCLIPImageEmbedder: kornia 0.6 resize, bicubic, align_corners=True, antialias=False
+        # (its default), which is exactly torch's interpolate without antialiasing
         clip_in = torch.nn.functional.interpolate(pixels.float(), size=(size, size), mode="bicubic",
-                                                  align_corners=True, antialias=True)
+                                                  align_corners=True)
         mean = torch.tensor(CLIP_MEAN, device=pixels.device).view(1, 3, 1, 1)
         std = torch.tensor(CLIP_STD, device=pixels.device).view(1, 3, 1, 1)
         clip_in = ((clip_in + 1.0) / 2.0 - mean) / std
-        embeds = self.image_encoder(clip_in.to(self.image_encoder.dtype)).image_embeds[:, None]
+        return self.image_encoder(clip_in.to(self.image_encoder.dtype)).image_embeds[:, None]
+
+    def conditions(self, pixels, mask):
+        """Batched: ``pixels`` and ``mask`` (B, 3, H, W) in [-1, 1] -> (context (B, 1, D), concat (B, C, h, w))."""
+        embeds = self.image_embedding(pixels)
         context = self.cc_projection(embeds.to(self.cc_projection.dtype)).to(self.unet.dtype)
         if self.vae is None:
             return context, torch.cat([pixels, mask], 1)
