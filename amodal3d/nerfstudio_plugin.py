@@ -1,7 +1,7 @@
 """nerfstudio data parser for amodal3d folders (optional extra ``amodal3d[nerfstudio]``).
 
 Registered through the ``nerfstudio.dataparser_configs`` entry point as ``amodal3d-data``, so nerfstudio reads a
-reconstruction folder (views + transforms.json, with masks) or a rendered scene folder (16 ring views, RGBA) directly:
+reconstruction folder (views + transforms.json) or a rendered scene folder (16 ring views, RGBA) directly:
 
     ns-train nerfacto --data recon_out/ amodal3d-data
     ns-train neus-facto --data scenes/scene_0003 amodal3d-data
@@ -14,12 +14,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Type
 
 import numpy as np
 import torch
 from nerfstudio.cameras.cameras import Cameras, CameraType
-from nerfstudio.data.dataparsers.base_dataparser import DataParser, DataParserConfig, DataparserOutputs
+from nerfstudio.data.dataparsers.base_dataparser import (
+    DataParser,
+    DataParserConfig,
+    DataparserOutputs,
+)
 from nerfstudio.data.scene_box import SceneBox
 from nerfstudio.plugins.registry_dataparser import DataParserSpecification
 
@@ -31,7 +34,7 @@ from amodal3d.core.formats.reconstruction import read_multiview
 class Amodal3DDataParserConfig(DataParserConfig):
     """amodal3d reconstruction or scene folder."""
 
-    _target: Type = field(default_factory=lambda: Amodal3DDataParser)
+    _target: type = field(default_factory=lambda: Amodal3DDataParser)
     data: Path = Path()
     """A reconstruction folder (transforms.json) or a scene folder (scene.json)."""
     scene_bound: float = 1.0
@@ -70,9 +73,11 @@ class Amodal3DDataParser(DataParser):
         return DataparserOutputs(
             image_filenames=[views.images[i] for i in keep],
             cameras=cameras,
-            alpha_color=torch.ones(3) if views.masks is None else None,  # RGBA scene views: composite on white
+            alpha_color=torch.ones(3),  # RGBA scene views: composited on white, as the RGB reconstruction views are
             scene_box=SceneBox(aabb=torch.tensor([[-b, -b, -b], [b, b, b]], dtype=torch.float32)),
-            mask_filenames=None if views.masks is None else [views.masks[i] for i in keep],
+            # never the object masks: nerfstudio samples rays only inside a mask, which would leave the white
+            # background unsupervised (floaters around the object)
+            mask_filenames=None,
             metadata={"source": views.source},
         )
 

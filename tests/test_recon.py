@@ -56,7 +56,8 @@ def test_syncdreamer_input_framing():
     framed = syncdreamer_input(rgba)
     assert framed.shape == (256, 256, 4)
     rows, cols = np.nonzero(framed[..., 3] > 0.5)
-    assert cols.max() - cols.min() + 1 == 200 and abs(rows.max() - rows.min() + 1 - 100) <= 1
+    # SyncDreamer's own crop leaves out the box's last row and column (PIL's crop box): within a pixel of 200 x 100
+    assert abs(cols.max() - cols.min() + 1 - 200) <= 1 and abs(rows.max() - rows.min() + 1 - 100) <= 1
     assert framed[0, 0, :3].min() == 1.0  # white background
     # the framing matches the camera: a unit-wide object at the origin spans ~ 280 / 1.5 = 187 px
     cam = syncdreamer_input_camera(0.0)
@@ -79,6 +80,9 @@ def test_transforms_json_round_trip(sphere_views):
     assert np.dot(c2w_gl[:3, 2], c2w_gl[:3, 3]) > 0
     meta = sdfstudio_meta(cams, ["a.png"] * 16, ["m.png"] * 16)
     assert meta["has_foreground_mask"] and np.asarray(meta["frames"][3]["intrinsics"]).shape == (4, 4)
+    # OpenCV axes for SDFStudio (its parsers flip y and z): the third column points at the object
+    c2w_cv = np.asarray(meta["frames"][0]["camtoworld"])
+    assert np.dot(c2w_cv[:3, 2], -c2w_cv[:3, 3]) > 0
 
 
 def test_inflate_makes_a_closed_textured_mesh_in_the_frame(sphere_views, tmp_path):
@@ -131,14 +135,6 @@ def test_missing_backends_say_what_to_install(sphere_views, monkeypatch):
         get_reconstructor("nerf-magic")
 
 
-def test_sds_command_line_is_threestudios(tmp_path):
-    from recon.sds import launch_command
-
-    cmd = launch_command(tmp_path, tmp_path / "in.png", 12.5, tmp_path / "runs", 600, 3)
-    assert "--train" in cmd and f"data.image_path={tmp_path / 'in.png'}" in cmd
-    assert "data.default_elevation_deg=12.5" in cmd and "trainer.max_steps=600" in cmd
-
-
 def test_make_inputs_without_scene_uses_syncdreamer_framing():
     rgba = np.zeros((90, 120, 4), np.float32)
     rgba[20:70, 30:100, 3] = 1.0
@@ -154,11 +150,12 @@ def test_cli_reconstruct_from_image_and_errors(tmp_path):
     rgba[(xx - 48) ** 2 + (yy - 48) ** 2 < 30**2] = [0.9, 0.5, 0.1, 1.0]
     write_png(tmp_path / "whole.png", rgba)
     run = subprocess.run([sys.executable, "-m", "amodal3d", "reconstruct", "--image", str(tmp_path / "whole.png"),
-                          "--out", str(tmp_path / "r")], capture_output=True, text=True)
+                          "--out", str(tmp_path / "r")], capture_output=True, check=False, text=True)
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "r" / "mesh.glb").is_file() and (tmp_path / "r" / "recon.json").is_file()
     run = subprocess.run([sys.executable, "-m", "amodal3d", "reconstruct", "--image", str(tmp_path / "whole.png"),
-                          "--recon", "syncdreamer", "--out", str(tmp_path / "s")], capture_output=True, text=True)
+                          "--recon", "syncdreamer", "--out", str(tmp_path / "s")], capture_output=True, check=False,
+                          text=True)
     assert run.returncode == 2 and "SyncDreamer" in run.stderr and not (tmp_path / "s").exists()
 
 

@@ -77,7 +77,7 @@ class Camera:
         return {"K": self.K.tolist(), "c2w": self.c2w.tolist(), "width": self.width, "height": self.height}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Camera":
+    def from_dict(cls, d: dict) -> Camera:
         return cls(np.asarray(d["K"], float), np.asarray(d["c2w"], float), int(d["width"]), int(d["height"]))
 
 
@@ -150,24 +150,24 @@ ZERO123_ELEVATION_DEG = 5.0
 
 
 def syncdreamer_input(rgba: np.ndarray, crop: int = SYNCDREAMER_CROP, size: int = SYNCDREAMER_RESOLUTION) -> np.ndarray:
-    """SyncDreamer's input: crop to the alpha bounding box, scale the longest side to ``crop``, centre on a
-    ``size`` canvas, composite on white. ``rgba`` (H, W, 4) float in [0, 1] -> (size, size, 4) float (alpha kept)."""
-    import cv2
+    """SyncDreamer's input framing, as its ``ldm.util.prepare_inputs`` does it (tested against it): the box of the
+    non-zero alpha (its right and bottom edge excluded, as PIL's crop there), the longest side scaled to ``crop``
+    (sizes truncated, PIL bicubic), pasted centred on a ``size`` canvas, composited on white.
+    ``rgba`` (H, W, 4) float in [0, 1] or uint8 -> (size, size, 4) float32 (alpha kept)."""
+    from PIL import Image
 
-    from amodal3d.core.io import composite_on_white
+    from amodal3d.core.io import composite_on_white, to_uint8
 
-    alpha = rgba[..., 3]
-    rows, cols = np.nonzero(alpha > 0.5)
+    image = Image.fromarray(to_uint8(np.asarray(rgba)), "RGBA")
+    rows, cols = np.nonzero(np.asarray(image)[..., 3])
     if len(rows) == 0:
         raise ValueError("the image's alpha is empty: nothing to reconstruct")
-    y0, y1, x0, x1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-    patch = rgba[y0:y1, x0:x1]
-    scale = crop / max(y1 - y0, x1 - x0)
-    w, h = max(1, int(round((x1 - x0) * scale))), max(1, int(round((y1 - y0) * scale)))
-    patch = cv2.resize(patch.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
-    out = np.zeros((size, size, 4), np.float32)
-    top, left = (size - h) // 2, (size - w) // 2
-    out[top : top + h, left : left + w] = np.clip(patch, 0, 1)
+    patch = image.crop((cols.min(), rows.min(), cols.max(), rows.max()))
+    scale = crop / max(patch.height, patch.width)
+    patch = patch.resize((int(scale * patch.width), int(scale * patch.height)), resample=Image.BICUBIC)
+    canvas = Image.new("RGBA", (size, size), 0)
+    canvas.paste(patch, ((size - patch.width) // 2, (size - patch.height) // 2))
+    out = np.asarray(canvas).astype(np.float32) / 255.0
     out[..., :3] = composite_on_white(out)
     return out
 

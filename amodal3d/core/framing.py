@@ -31,7 +31,7 @@ class Frame:
         return self.size / self.side
 
     @classmethod
-    def around(cls, mask: np.ndarray, size: int, context: float = 1.0, min_side: float = 16.0) -> "Frame":
+    def around(cls, mask: np.ndarray, size: int, context: float = 1.0, min_side: float = 16.0) -> Frame:
         """The square around ``mask``'s bounding box, grown by ``context`` times its longest side (split evenly on
         both sides) so hidden parts have room to appear."""
         rows, cols = np.nonzero(mask)
@@ -120,6 +120,17 @@ def mask_from_white(rgb: np.ndarray, threshold: int = WHITE_THRESHOLD) -> np.nda
         rgb = rgb * 255.0
     grey = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
     return grey < threshold
+
+
+def object_on_white(rgb: np.ndarray, threshold: int = WHITE_THRESHOLD) -> np.ndarray:
+    """Object mask of an image of one object on a white background: everything except the near-white region that
+    reaches the image border, so white and near-white parts inside the object stay object."""
+    from scipy import ndimage
+
+    white = ~mask_from_white(rgb, threshold)
+    labels, _ = ndimage.label(white)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return ~np.isin(labels, border[border > 0])
 
 
 def mask_from_alpha(rgba: np.ndarray, threshold: float = 0.5) -> np.ndarray:

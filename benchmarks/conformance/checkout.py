@@ -20,7 +20,8 @@ def checkout(git_dir: Path, dest: Path) -> list[str]:
         mode, kind, sha = meta.split()
         if kind != "blob":
             continue
-        blob = subprocess.run(["git", "--git-dir", str(git_dir), "cat-file", "blob", sha], capture_output=True)
+        blob = subprocess.run(["git", "--git-dir", str(git_dir), "cat-file", "blob", sha], capture_output=True,
+                              check=False)
         if blob.returncode != 0:
             skipped.append(path)
             continue
@@ -34,7 +35,8 @@ def checkout(git_dir: Path, dest: Path) -> list[str]:
 
 if __name__ == "__main__":
     missing = checkout(Path(sys.argv[1]), Path(sys.argv[2]))
-    head = subprocess.run(["git", "--git-dir", sys.argv[1], "rev-parse", "HEAD"], capture_output=True, text=True)
+    head = subprocess.run(["git", "--git-dir", sys.argv[1], "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True)
     (Path(sys.argv[2]) / ".upstream_commit").write_text(head.stdout)
     print(f"{sys.argv[2]}: checked out {head.stdout.strip()[:8]}; {len(missing)} blob(s) not in the mirror: "
           + ", ".join(missing[:8]) + (" ..." if len(missing) > 8 else ""))

@@ -12,7 +12,7 @@ import numpy as np
 
 from amodal3d.core.cameras import Camera, opencv_to_opengl
 from amodal3d.core.config import CONFIG_JSON
-from amodal3d.core.io import write_json, write_png
+from amodal3d.core.io import composite_on_white, write_json, write_png
 from amodal3d.core.outputs import atomic_dir
 
 RECON_JSON = "recon.json"
@@ -75,13 +75,14 @@ def cameras_from_transforms(data: dict) -> list[Camera]:
 
 def sdfstudio_meta(cameras: list[Camera], image_paths: list[str], mask_paths: list[str] | None = None,
                    bound: float = 1.0) -> dict:
-    """SDFStudio's meta_data.json (used by nerfstudio's neus / neus-facto): per-frame 4x4 intrinsics and camtoworld
-    (OpenGL axes as nerfstudio's sdfstudio parser expects), a scene box around the unit object."""
+    """SDFStudio's meta_data.json (also read by nerfstudio's sdfstudio-data parser): per-frame 4x4 intrinsics and
+    camtoworld in OpenCV axes (both parsers flip y and z themselves), foreground masks (3-channel PNGs, 255 =
+    object), a scene box around the unit object."""
     frames = []
     for i, cam in enumerate(cameras):
         K4 = np.eye(4)
         K4[:3, :3] = cam.K
-        frame = {"rgb_path": image_paths[i], "camtoworld": opencv_to_opengl(cam.c2w).tolist(),
+        frame = {"rgb_path": image_paths[i], "camtoworld": np.asarray(cam.c2w, float).tolist(),
                  "intrinsics": K4.tolist()}
         if mask_paths:
             frame["foreground_mask"] = mask_paths[i]
@@ -149,18 +150,22 @@ def write_reconstruction(result, out: Path, meta: dict | None = None, overwrite:
     start = time.perf_counter()
     with atomic_dir(Path(out), "reconstruct", replace=overwrite) as tmp:
         write_meshes(result.mesh, tmp)
-        info = {"version": 1, **result.info, **(meta or {}), "vertices": int(len(result.mesh.vertices)),
-                "faces": int(len(result.mesh.faces)), "watertight": bool(result.mesh.is_watertight)}
+        info = {"version": 1, **result.info, **(meta or {}), "vertices": len(result.mesh.vertices),
+                "faces": len(result.mesh.faces), "watertight": bool(result.mesh.is_watertight)}
         if result.views:
             (tmp / "views").mkdir()
             images, masks = [], []
             for i, view in enumerate(result.views):
-                write_png(tmp / "views" / f"{i:03d}.png", view.rgba)
-                write_png(tmp / "views" / f"{i:03d}_mask.png", view.mask)
+                # RGB on white: nerfstudio drops alpha unless told a background colour
+                write_png(tmp / "views" / f"{i:03d}.png", composite_on_white(view.rgba))
+                # 3 channels: SDFStudio reads a foreground mask as [..., :1] of an H x W x C image
+                write_png(tmp / "views" / f"{i:03d}_mask.png", np.repeat(view.mask[..., None], 3, axis=2))
                 images.append(f"views/{i:03d}.png")
                 masks.append(f"views/{i:03d}_mask.png")
             cams = [v.camera for v in result.views]
-            write_json(tmp / "transforms.json", nerfstudio_transforms(cams, images, masks))
+            # no mask_path: nerfstudio samples rays only where a mask is non-zero, so an object mask would leave
+            # the background unsupervised (floaters); SDFStudio uses its foreground mask as a loss target
+            write_json(tmp / "transforms.json", nerfstudio_transforms(cams, images))
             write_json(tmp / "meta_data.json", sdfstudio_meta(cams, images, masks))
             info["views"] = len(result.views)
         info["write_seconds"] = time.perf_counter() - start
