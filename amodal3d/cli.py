@@ -133,7 +133,8 @@ def usage_error_line(text: str) -> str:
     parsed = re.match(r"Error parsing (\S+): (.*)", message)
     if parsed:
         metavar = next((line.split(None, 1)[1] for line in rest if line.startswith(parsed[1] + " ")), "")
-        given = re.search(r"from \[(.*?)\]\.?$", parsed[2])
+        given = re.search(r"from \[(.*?)\]\.?$", parsed[2]) or \
+            re.search(r"Could not parse arguments \[(.*?)\] into", parsed[2])  # a repeatable flag's wording
         reason = f"'{' '.join(v.strip(chr(39)) for v in given[1].split(', '))}'" if given else parsed[2]
         message = f"bad value for {parsed[1]}: {reason}" + (f" (expected {metavar})" if metavar else "")
     commands = next((line for line in rest if line.startswith("Available subcommands:")), "")

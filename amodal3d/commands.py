@@ -132,8 +132,6 @@ class CompleteConfig:
     progressive, or a plugin's; its options are the --<name>.* flags."""
     seed: int = 0
     """Same seed, same samples."""
-    occluder_mask: Path | None = None
-    """A mask image of the objects in front (used by progressive; with --scene, the scene's own by default)."""
     completion_config: Annotated[CompletionConfig, _Own] = field(default_factory=CompletionConfig)
     overwrite: bool = False
     """Replace an earlier completion in --out (atomically; nothing else is ever replaced)."""
@@ -142,21 +140,12 @@ class CompleteConfig:
 def complete(config: CompleteConfig) -> int:
     from amodal3d.completion import complete as complete_image
     from amodal3d.completion import write_completion
-    from amodal3d.core.formats.scene import OCCLUDER_MASK
-    from amodal3d.core.io import read_mask, resize_mask
 
-    check_output(config.out, "complete", [*config.input.paths(), config.occluder_mask,
-                                          config.completion_config.segmenter.sam_checkpoint], config.overwrite)
+    check_output(config.out, "complete", [*config.input.paths(), config.completion_config.segmenter.sam_checkpoint],
+                 config.overwrite)
     given = config.input.load()
-    occluder_path = config.occluder_mask
-    scene = config.input.scene
-    if occluder_path is None and scene is not None and (scene / OCCLUDER_MASK).is_file():
-        occluder_path = scene / OCCLUDER_MASK
-    occluder = None
-    if occluder_path is not None:
-        occluder = resize_mask(read_mask(occluder_path, given.original_size), given.image.shape[1::-1])
     result = complete_image(given.image, given.prompt, config.completion, config.completion_config,
-                            seed=config.seed, occluder_mask=occluder)
+                            seed=config.seed, occluder_mask=given.occluder)
     write_completion(result, config.out, given.source, overwrite=config.overwrite,
                      original_size=given.original_size, config=config_record("complete", config))
     print(f"{config.out}: {result.method}, {len(result.samples)} samples, segmenter {result.segmenter}, "
@@ -175,6 +164,7 @@ def run(config: RunConfig) -> int:
                  config.overwrite)
     given = config.input.load()
     result = run_job(given.image, given.prompt, config.out, settings, config.input.scene, given.source,
+                     occluder=given.occluder,
                      progress=lambda i, n, stage: print(f"[{i}/{n}] {stage}", flush=True), overwrite=config.overwrite,
                      original_size=given.original_size, config=config_record("run", config))
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
@@ -239,8 +229,9 @@ def bench(config) -> int:
 
     done = run_bench(config)
     print((config.out / "summary.md").read_text())
-    print(f"{done.new_rows} new row(s), {len(done.rows)} in all, {len(done.failures)} failed, {done.seconds:.1f} s; "
-          f"report: {config.out / 'report.html'}")
+    report = f"; report: {config.out / 'report.html'}" if config.scenes is not None else ""
+    print(f"{done.new_rows} new row(s), {len(done.rows)} in all, {len(done.failures)} failed, {done.seconds:.1f} s"
+          + report)
     if config.screenshot:
         from amodal3d.bench.screenshot import screenshot
 
@@ -298,7 +289,7 @@ def demo(config: DemoConfig) -> int:
     from amodal3d.core.formats import scene as fmt
     from amodal3d.core.io import write_png
     from amodal3d.core.prompts import Prompt
-    from amodal3d.data.examples import occluded_coffee_cup
+    from amodal3d.data.examples import coffee_cup_prompts, occluded_coffee_cup
     from amodal3d.run import RunSettings
     from amodal3d.run import run as run_job
     from blender_scenes.generate import render_scenes as render
@@ -308,11 +299,12 @@ def demo(config: DemoConfig) -> int:
     prepare_resumable(out, "demo")
     save_config(out, "demo", config)
     settings = RunSettings(seed=config.seed)
-    image, point = occluded_coffee_cup()
+    image, _ = occluded_coffee_cup()
     write_png(out / "example_input.png", image)
-    photo = run_job(image, Prompt.point(*point), out / "run_example", settings,
-                    source={"image": "amodal3d.data.examples.occluded_coffee_cup", "point": list(point)},
-                    overwrite=True)
+    cup, card = coffee_cup_prompts()
+    photo = run_job(image, cup, out / "run_example", settings,
+                    source={"image": "amodal3d.data.examples.occluded_coffee_cup", "prompt": cup.to_dict(),
+                            "occluder_prompt": card.to_dict()}, overwrite=True, occluder=card)
     scenes = out / "scenes"
     reports = render(["all"], config.num, config.seed, scenes, workers=2)
     done = [scenes / r.name for r in reports if r.ok]

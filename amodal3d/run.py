@@ -105,13 +105,14 @@ def write_previews(mesh, cameras, folder: Path) -> list[str]:
 
 def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | None = None,
         scene: Path | None = None, source: dict | None = None, progress=None, overwrite: bool = False,
-        original_size: tuple[int, int] | None = None, config: dict | None = None) -> RunResult:
+        original_size: tuple[int, int] | None = None, config: dict | None = None, occluder=None) -> RunResult:
     """Complete the prompted object, reconstruct it and write OUT (see the module docstring). With ``scene`` (a
     rendered scene folder whose input image this is), the mesh is placed in the scene's frame and scored.
     ``progress(i, n, stage)`` is called as each of the n stages starts. An earlier run's OUT is replaced (atomically)
     only with ``overwrite``. ``original_size`` (W, H): the user's photo before it was downscaled to ``image``; the
     completion folder then also has the masks at that size. ``config``: the command's config record, saved as
-    config.json."""
+    config.json. ``occluder``: a mask or :class:`Prompt` of what hides the object (the amodal mask stays within
+    visible + occluder)."""
     from amodal3d.completion import complete, write_completion
     from amodal3d.completion.frontend import check_image
     from amodal3d.core.formats.reconstruction import write_reconstruction
@@ -125,7 +126,8 @@ def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | No
     with atomic_dir(out, "run", replace=overwrite) as tmp:
         progress(1, RUN_STAGES, "completion")
         start = time.perf_counter()
-        done = complete(image, prompt, settings.completion, settings.completion_config, seed=settings.seed)
+        done = complete(image, prompt, settings.completion, settings.completion_config, seed=settings.seed,
+                        occluder_mask=occluder)
         write_completion(done, tmp / "completion", source, original_size=original_size)
         timings["completion"] = time.perf_counter() - start
 

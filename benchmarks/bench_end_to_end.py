@@ -52,7 +52,7 @@ def main() -> None:
     render_seconds = time.perf_counter() - start
     rendered = sum(r.ok for r in reports)
     start = time.perf_counter()
-    run = run_bench(BenchConfig(args.out / "scenes", args.out / "bench", configs=args.configs,
+    run = run_bench(BenchConfig(scenes=args.out / "scenes", out=args.out / "bench", configs=args.configs,
                                 workers=args.workers, ray=args.ray))
     bench_seconds = time.perf_counter() - start
     print((args.out / "bench" / "summary.md").read_text())

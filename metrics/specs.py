@@ -39,6 +39,9 @@ METRICS = (
     MetricSpec("input_mask_iou", "input mask IoU", 3, True, (RECON_TABLE,),
                "IoU of the mask handed to the reconstructor against the amodal truth"),
     MetricSpec("seconds", "s/row", 2, False, (RECON_TABLE,), "wall time of the row"),
+    MetricSpec("visible_iou", "visible IoU", 3, True, (),
+               "the visible mask used, against the true visible mask (photo bench: the segmenter's quality)"),
+    MetricSpec("segment_seconds", "segment s", 2, False, (), "wall time of finding the visible mask"),
 )
 BY_KEY = {spec.key: spec for spec in METRICS}
 

@@ -31,7 +31,7 @@ def scenes(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(scenes, tmp_path_factory):
     """An uninterrupted in-process run (the rows every other engine and resumed run must reproduce)."""
-    return run_bench(BenchConfig(scenes, tmp_path_factory.mktemp("ref"), configs=FAST, workers=1), progress=False)
+    return run_bench(BenchConfig(scenes=scenes, out=tmp_path_factory.mktemp("ref"), configs=FAST, workers=1), progress=False)
 
 
 def metric_view(rows):
@@ -97,10 +97,10 @@ def test_bench_rows_tables_and_report(reference, scenes):
 
 
 def test_rerun_is_a_no_op_and_other_settings_are_refused(reference, scenes):
-    again = run_bench(BenchConfig(scenes, reference.out, configs=FAST, workers=1), progress=False)
+    again = run_bench(BenchConfig(scenes=scenes, out=reference.out, configs=FAST, workers=1), progress=False)
     assert again.new_rows == 0 and len(again.rows) == len(reference.rows)
     with pytest.raises(UserError, match="other settings"):
-        run_bench(BenchConfig(scenes, reference.out, configs=FAST, seed=5, workers=1), progress=False)
+        run_bench(BenchConfig(scenes=scenes, out=reference.out, configs=FAST, seed=5, workers=1), progress=False)
 
 
 def test_kill_9_then_resume_gives_the_uninterrupted_rows(reference, scenes, tmp_path):
@@ -126,14 +126,14 @@ def test_kill_9_then_resume_gives_the_uninterrupted_rows(reference, scenes, tmp_
 
 
 def test_process_pool_gives_the_same_rows(reference, scenes, tmp_path):
-    run = run_bench(BenchConfig(scenes, tmp_path / "pool", configs=FAST, workers=2), progress=False)
+    run = run_bench(BenchConfig(scenes=scenes, out=tmp_path / "pool", configs=FAST, workers=2), progress=False)
     assert not run.failures
     assert metric_view(run.rows) == metric_view(reference.rows)
 
 
 def test_ray_on_a_local_instance_gives_the_same_rows(reference, scenes, tmp_path):
     pytest.importorskip("ray", reason="Ray is the optional extra amodal3d[ray]")
-    run = run_bench(BenchConfig(scenes, tmp_path / "ray", configs=["mask/*"], workers=1, ray="local", limit=2),
+    run = run_bench(BenchConfig(scenes=scenes, out=tmp_path / "ray", configs=["mask/*"], workers=1, ray="local", limit=2),
                     progress=False)
     assert not run.failures and len(run.rows) == 2 * 6
     expected = {k: v for k, v in metric_view(reference.rows).items() if k[1].startswith("mask/") and
@@ -146,11 +146,11 @@ def test_a_failing_row_is_reported_and_retried(scenes, tmp_path):
     work = out / "work" / "scene_0000"
     work.mkdir(parents=True)
     (work / "modal_est.png").write_bytes(b"not a png")  # a corrupt cached stage
-    run = run_bench(BenchConfig(scenes, out, configs=["mask/modal/*"], workers=1, limit=1), progress=False)
+    run = run_bench(BenchConfig(scenes=scenes, out=out, configs=["mask/modal/*"], workers=1, limit=1), progress=False)
     assert [f["config"] for f in run.failures] == ["mask/modal/modal_est"]
     assert (out / "failures.jsonl").is_file() and len(run.rows) == 1
     (work / "modal_est.png").unlink()
-    again = run_bench(BenchConfig(scenes, out, configs=["mask/modal/*"], workers=1, limit=1), progress=False)
+    again = run_bench(BenchConfig(scenes=scenes, out=out, configs=["mask/modal/*"], workers=1, limit=1), progress=False)
     assert not again.failures and again.new_rows == 1 and not (out / "failures.jsonl").exists()
 
 

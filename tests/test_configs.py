@@ -66,12 +66,13 @@ def test_run_help_lists_every_backends_options_with_defaults():
 
 def test_config_round_trips_through_json():
     config = RunConfig(out=Path("o"))
-    config.input.point = (3.0, 4.0)
+    config.input.point = [(3.0, 4.0), (5.0, 6.0)]
+    config.input.neg_point = [(7.0, 8.0)]
     config.settings.completion_config.backends.pix2gestalt.steps = 17
     config.settings.completion_config.segmenter.sam_checkpoint = Path("sam.pth")
     data = json.loads(json.dumps(to_dict(config)))
     back = from_dict(RunConfig, data)
-    assert back == config and isinstance(back.input.point, tuple) and isinstance(back.out, Path)
+    assert back == config and isinstance(back.input.point[1], tuple) and isinstance(back.out, Path)
     with pytest.raises(UserError, match="unknown field.*colour"):
         from_dict(CompletionConfig, {"samples": 2, "colour": "red"})
 

@@ -69,7 +69,10 @@ def test_a_scene_without_ring_views_scores_its_masks_only(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--point", "5000", "5"], "outside"),
-    ([], "exactly one prompt"),
+    ([], "give a prompt"),
+    (["--point", "60", "50", "--mask", "m.png"], "either --mask or points/box"),
+    (["--point", "60", "50", "--occluder-point", "-3", "5"], "occluder: point (-3, 5) is outside"),
+    (["--neg-point", "60", "50"], "give a prompt"),
 ])
 def test_bad_prompts_are_one_line_and_leave_nothing(photo, tmp_path, capsys, args, message):
     path, _ = photo

@@ -468,7 +468,9 @@ def test_warnings_and_argument_errors_are_one_line(scenes, photo, tmp_path):
     code, err = cli("run", photo, "--point", "a", "b", "--out", tmp_path / "o")
     assert code == 2 and len(err) == 1 and "bad value for --point: 'a b'" in err[0], err
     code, err = cli("bench")
-    assert code == 2 and err == ["amodal3d: error: missing --scenes, --out (see amodal3d bench --help)"], err
+    assert code == 2 and err == ["amodal3d: error: missing --out (see amodal3d bench --help)"], err
+    code, err = cli("bench", "--out", tmp_path / "b")
+    assert code == 2 and len(err) == 1 and "give --scenes DIR (rendered scenes) or --photos DIR" in err[0], err
     help_text = subprocess.run([sys.executable, "-m", "amodal3d", "run", "--help"], capture_output=True, text=True,
                                env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert help_text.returncode == 0 and "--point" in help_text.stdout and "--overwrite" in help_text.stdout

@@ -44,10 +44,15 @@ class BenchConfig:
     tables: results.jsonl (one row per scene x configuration), summary.csv, summary.md, report.html. Re-running
     resumes: finished rows are kept, missing ones computed."""
 
-    scenes: Path
-    """Folder of scene folders (amodal3d render-scenes)."""
     out: Path
     """Output folder (resumable; a second run on it at the same time is refused)."""
+    scenes: Path | None = None
+    """Folder of scene folders (amodal3d render-scenes)."""
+    photos: Path | None = None
+    """Instead of scenes: a folder of real-photo cases (benchmarks/photos/build_photo_bench.py); Table 1 per split
+    with the baselines modal, hull and hull within visible + occluder, from the true visible mask and from prompts."""
+    split: Literal["dev", "heldout"] | None = None
+    """With --photos: only this split (default: both, reported separately)."""
     completion: list[str] = field(default_factory=lambda: [DEFAULT_COMPLETION])
     """Completion methods to measure (the modal and convex-hull baselines always are); options: --<name>.*."""
     recon: list[str] = field(default_factory=lambda: [DEFAULT_RECON])
@@ -128,6 +133,12 @@ def _check_settings(out: Path, config: BenchConfig) -> None:
 def run_bench(config: BenchConfig, progress: bool = True, report: bool = True) -> BenchRun:
     """Run (or resume) a benchmark (see :class:`BenchConfig`). A second run on the same ``out`` is refused while this
     one holds it."""
+    if (config.scenes is None) == (config.photos is None):
+        raise UserError("give --scenes DIR (rendered scenes) or --photos DIR (real-photo cases)")
+    if config.photos is not None:
+        from amodal3d.bench.photos import run_photo_bench
+
+        return run_photo_bench(config, progress)
     start = time.perf_counter()
     check_methods(config.completion, config.recon)
     segmenter = config.completion_config.segmenter

@@ -62,7 +62,7 @@ def upsampled_mask(frame: Frame, canvas_mask: np.ndarray) -> np.ndarray:
 
 def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAULT_METHOD,
              config: CompletionConfig | None = None, *, seed: int = 0, options: dict | None = None,
-             occluder_mask: np.ndarray | None = None, **settings) -> CompletionResult:
+             occluder_mask: np.ndarray | Prompt | None = None, **settings) -> CompletionResult:
     """Complete the partly hidden object the prompt points at.
 
     image : (H, W, 3) uint8 or float in [0, 1]. prompt : point(s), box or visible mask on it.
@@ -70,7 +70,8 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
     config : the stage's :class:`CompletionConfig` (samples, context, mask source, segmenter, every backend's
         options); ``settings`` set its fields by keyword (``samples=6``, ``mask_source="white"``).
     seed : same seed, same samples. options : the backend's own options on top of the config's (``{"steps": 50}``).
-    occluder_mask : (H, W) bool, the objects in front, for backends that use them (progressive).
+    occluder_mask : (H, W) bool, the objects in front, or a :class:`Prompt` on them (segmented as the object is): every sample's mask is confined to visible + occluder (the
+        hidden part of an object lies under whatever hides it), and backends that use it (progressive) see it.
     """
     config = _with_settings(config or CompletionConfig(), settings)
     if config.samples < 1:
@@ -78,9 +79,10 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
     timings = {}
     start = time.perf_counter()
     image = check_image(image)
-    if occluder_mask is not None and np.shape(occluder_mask) != image.shape[:2]:
-        raise UserError(f"the occluder mask is {np.shape(occluder_mask)[::-1]}, the image {image.shape[1::-1]}")
-    seg = modal_mask(image, prompt, config.segmenter)
+    occluder_mask = _occluder(image, occluder_mask, prompt, config)
+    seg = modal_mask(image, prompt, config.segmenter, background=occluder_mask)
+    if occluder_mask is not None:
+        occluder_mask = occluder_mask & ~seg.mask
     timings["segment"] = time.perf_counter() - start
 
     if isinstance(method, str):
@@ -104,6 +106,7 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
         raise RuntimeError(f"completer '{method}' returned {len(wholes)} samples, {samples} asked")
 
     start = time.perf_counter()
+    allowed = None if occluder_mask is None else np.asarray(occluder_mask, bool) | seg.mask
     out_samples, masks = [], []
     used = "white"
     for whole in wholes:
@@ -113,14 +116,36 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
         used = "alpha" if use_alpha else "white"
         canvas_mask = mask_from_alpha(np.dstack([whole.rgb, whole.alpha])) if use_alpha else mask_from_white(whole.rgb)
         mask = upsampled_mask(frame, canvas_mask)
+        if allowed is not None:
+            mask &= allowed
         rgb = frame.to_input(whole.rgb.astype(np.float32), fill=1.0)
         alpha = frame.to_input(whole.alpha.astype(np.float32), fill=0.0) if use_alpha else mask.astype(np.float32)
+        if allowed is not None:
+            alpha = alpha * allowed
         out_samples.append(np.dstack([rgb, alpha]).astype(np.float32))
         masks.append(mask | seg.mask)  # the visible part is part of the whole by definition
     amodal, prob = vote(masks)
     timings["postprocess"] = time.perf_counter() - start
     return CompletionResult(out_samples, masks, amodal, prob, seg.mask, method, seed, prompt, frame, seg.method,
                             used, timings, [whole.info for whole in wholes])
+
+
+def _occluder(image: np.ndarray, given, prompt: Prompt, config: CompletionConfig) -> np.ndarray | None:
+    """The occluder's mask from a mask or a prompt on it (segmented with the object's points as negatives)."""
+    if given is None:
+        return None
+    if isinstance(given, Prompt):
+        if given.mask is None:
+            on_object = [p for p, label in zip(prompt.points, prompt.point_labels()) if label == 1]
+            given = Prompt(points=[*given.points, *on_object],
+                           labels=[*given.point_labels().tolist(), *[0] * len(on_object)], box=given.box)
+        try:
+            given = modal_mask(image, given, config.segmenter).mask
+        except UserError as error:
+            raise UserError(f"occluder: {error}") from None
+    if np.shape(given) != image.shape[:2]:
+        raise UserError(f"the occluder mask is {np.shape(given)[::-1]}, the image {image.shape[1::-1]}")
+    return np.asarray(given, bool)
 
 
 def _with_settings(config: CompletionConfig, settings: dict) -> CompletionConfig:

@@ -28,6 +28,17 @@ OWN_FLAGS = _unprefixed()
 backend names too, and two backends' --steps would collide."""
 
 
+
+def _append():
+    import tyro
+
+    return tyro.conf.UseAppendAction
+
+
+REPEATABLE = _append()
+"""Annotate a list field with this so its flag is given once per item (--point 1 2 --point 3 4)."""
+
+
 class BackendOptions:
     """Base of a stage's dataclass holding one field per built-in backend (named as the backend, - as _), each
     that backend's config."""

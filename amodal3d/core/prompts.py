@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
+from amodal3d.core.config import REPEATABLE
 from amodal3d.core.errors import UserError
 from amodal3d.core.io import MAX_SIDE
 
@@ -24,7 +26,7 @@ class Prompt:
     mask: np.ndarray | None = None
 
     @classmethod
-    def point(cls, x: float, y: float) -> "Prompt":
+    def point(cls, x: float, y: float) -> Prompt:
         return cls(points=[(float(x), float(y))], labels=[1])
 
     @property
@@ -71,7 +73,7 @@ class Prompt:
         x0, y0, x1, y1 = self.box
         return max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1)
 
-    def scaled(self, scale: float, size: tuple[int, int] | None = None) -> "Prompt":
+    def scaled(self, scale: float, size: tuple[int, int] | None = None) -> Prompt:
         """The prompt on the image resized by ``scale`` (points and box scaled; a mask resized to ``size`` (W, H))."""
         from amodal3d.core.io import resize_mask
 
@@ -98,17 +100,24 @@ class Prompt:
 
 @dataclass
 class InputConfig:
-    """What `complete` and `run` work on: a photo with one prompt, or a rendered scene."""
+    """What `complete` and `run` work on: a photo with its prompts, or a rendered scene."""
 
     image: Path | None = None
     """Input photo (PNG, JPEG, ...; EXIF orientation applied)."""
-    point: tuple[float, float] | None = None
-    """A pixel (X Y) on the visible part of the object."""
+    point: Annotated[list[tuple[float, float]], REPEATABLE] = field(default_factory=list)
+    """A pixel (X Y) on the visible part of the object; repeat the flag for more points."""
+    neg_point: Annotated[list[tuple[float, float]], REPEATABLE] = field(default_factory=list)
+    """A pixel (X Y) that is not the object (background or an occluder); repeatable."""
     box: tuple[float, float, float, float] | None = None
-    """A box (X0 Y0 X1 Y1) around the visible part."""
+    """A box (X0 Y0 X1 Y1) around the visible part (with points too, if you like)."""
     mask: Path | None = None
     """A mask image of the visible part, same size as the image (inside = above half its maximum: 0/1, 0/255 and
     16-bit masks work)."""
+    occluder_point: Annotated[list[tuple[float, float]], REPEATABLE] = field(default_factory=list)
+    """A pixel (X Y) on what hides the object; repeatable. The occluder is segmented like the object, and the whole
+    object is looked for only under it."""
+    occluder_mask: Path | None = None
+    """A mask image of what hides the object (instead of --occluder-point; with --scene, the scene's own is used)."""
     scene: Path | None = None
     """A rendered scene folder instead: its input.png and modal_mask.png are the image and prompt (with `run`, the
     mesh lands in the scene's frame and is scored)."""
@@ -118,46 +127,74 @@ class InputConfig:
 
     def paths(self) -> list[Path | None]:
         """The files and folders this input reads (an output must not replace them)."""
-        return [self.image, self.mask, self.scene]
+        return [self.image, self.mask, self.occluder_mask, self.scene]
 
-    def load(self) -> "PromptedInput":
-        """The image at working resolution with the prompt moved onto it; UserError for a bad combination."""
+    def load(self) -> PromptedInput:
+        """The image at working resolution with the prompts moved onto it; UserError for a bad combination."""
         from amodal3d.core.io import load_image, read_mask
 
+        if self.occluder_point and self.occluder_mask is not None:
+            raise UserError("give --occluder-point or --occluder-mask, not both")
         if self.scene is not None:
             from amodal3d.core.formats import scene as fmt
 
-            if any(x is not None for x in (self.image, self.point, self.box, self.mask)):
+            if any((self.image, self.point, self.neg_point, self.box, self.mask)):
                 raise UserError("--scene takes its image and visible mask from the scene: give no --image or prompt")
             scene = fmt.Scene.open(self.scene)
             image = scene.image(fmt.INPUT)
-            return PromptedInput(image, Prompt(mask=scene.mask(fmt.MODAL_MASK)), {"scene": str(self.scene)},
-                                 (image.shape[1], image.shape[0]))
+            size = (image.shape[1], image.shape[0])
+            occluder = self._occluder(size, size)
+            if occluder is None and (self.scene / fmt.OCCLUDER_MASK).is_file() and not self.occluder_point:
+                occluder = Prompt(mask=scene.mask(fmt.OCCLUDER_MASK))
+            return PromptedInput(image, Prompt(mask=scene.mask(fmt.MODAL_MASK)), {"scene": str(self.scene)}, size,
+                                 occluder)
         if self.image is None:
             raise UserError("give --image IMG with a prompt, or --scene DIR")
-        if sum(x is not None for x in (self.point, self.box, self.mask)) != 1:
-            raise UserError("give exactly one prompt: --point X Y, --box X0 Y0 X1 Y1 or --mask M")
+        if self.mask is not None and (self.point or self.neg_point or self.box is not None):
+            raise UserError("give either --mask or points/box, not both")
+        if self.mask is None and not self.point and self.box is None:
+            raise UserError("give a prompt: --point X Y (repeatable, with --neg-point X Y), --box X0 Y0 X1 Y1, or "
+                            "--mask M")
         loaded = load_image(self.image, self.max_side)
         if self.mask is not None:
             prompt = Prompt(mask=read_mask(self.mask, loaded.original_size))
-        elif self.point is not None:
-            prompt = Prompt.point(*self.point)
         else:
-            prompt = Prompt(box=self.box)
+            prompt = Prompt(points=[*map(tuple, self.point), *map(tuple, self.neg_point)],
+                            labels=[1] * len(self.point) + [0] * len(self.neg_point), box=self.box)
         prompt.validate(loaded.original_size[1], loaded.original_size[0])
         working = loaded.pixels.shape[1], loaded.pixels.shape[0]
+        occluder = self._occluder(loaded.original_size, working)
+        if occluder is not None:
+            occluder = occluder.scaled(loaded.scale, working)
         source = {"image": str(self.image)}
         if loaded.scale != 1.0:
             source.update(original_size=list(loaded.original_size), working_scale=loaded.scale)
-        return PromptedInput(loaded.pixels, prompt.scaled(loaded.scale, working), source, loaded.original_size)
+        return PromptedInput(loaded.pixels, prompt.scaled(loaded.scale, working), source, loaded.original_size,
+                             occluder)
+
+    def _occluder(self, original_size: tuple[int, int], working: tuple[int, int]) -> Prompt | None:
+        from amodal3d.core.io import read_mask
+
+        if self.occluder_mask is not None:
+            prompt = Prompt(mask=read_mask(self.occluder_mask, original_size))
+        elif self.occluder_point:
+            prompt = Prompt(points=[tuple(p) for p in self.occluder_point], labels=[1] * len(self.occluder_point))
+        else:
+            return None
+        try:
+            prompt.validate(original_size[1], original_size[0])
+        except UserError as error:
+            raise UserError(f"occluder: {error}") from None
+        return prompt
 
 
 @dataclass
 class PromptedInput:
     """A loaded input: the image at working resolution, the prompt on it, where they came from (for the output's
-    json) and the user's original size (W, H)."""
+    json), the user's original size (W, H) and a prompt (points or mask) on the occluder, if given."""
 
     image: np.ndarray
     prompt: Prompt
     source: dict
     original_size: tuple[int, int]
+    occluder: Prompt | None = None

@@ -10,6 +10,8 @@ import numpy as np
 from amodal3d.data.paste import _placed
 
 COFFEE_CUP_POINT = (235.0, 150.0)  # a pixel on the cup's visible left side
+COFFEE_CUP_BOX = (75.0, 15.0, 482.0, 392.0)  # around the visible cup and saucer
+CARD_POINT = (370.0, 150.0)  # a pixel on the pasted card that hides the cup's right side
 
 
 def occluded_coffee_cup() -> tuple[np.ndarray, tuple[float, float]]:
@@ -30,3 +32,11 @@ def occluded_coffee_cup() -> tuple[np.ndarray, tuple[float, float]]:
     image = photo * (1.0 - 0.45 * shadow[..., None])
     image[placed] = rgb[placed]
     return np.clip(image, 0.0, 1.0), COFFEE_CUP_POINT
+
+
+def coffee_cup_prompts():
+    """The prompts a user gives the example: (a box around the cup and saucer with a click on the cup, a click on
+    the card in front of it). The same as ``--point 235 150 --box 75 15 482 392 --occluder-point 370 150``."""
+    from amodal3d.core.prompts import Prompt
+
+    return Prompt(points=[COFFEE_CUP_POINT], labels=[1], box=COFFEE_CUP_BOX), Prompt.point(*CARD_POINT)

@@ -29,11 +29,13 @@ class Segmentation:
     score: float | None = None
 
 
-def modal_mask(image: np.ndarray, prompt: Prompt, config: SegmenterConfig | None = None, sam=None) -> Segmentation:
+def modal_mask(image: np.ndarray, prompt: Prompt, config: SegmenterConfig | None = None, sam=None,
+               background: np.ndarray | None = None) -> Segmentation:
     """The visible mask the prompt points at. ``image`` (H, W, 3) float in [0, 1].
 
     A mask prompt is used as given. Otherwise SAM's ``SamPredictor`` runs when the config names a checkpoint (or a
     built ``sam`` model is given); without weights a GrabCut segmentation seeded by the points/box runs on the CPU.
+    ``background``: (H, W) bool pixels known not to be the object (an occluder the user pointed at).
     """
     config = config or SegmenterConfig()
     h, w = image.shape[:2]
@@ -45,11 +47,13 @@ def modal_mask(image: np.ndarray, prompt: Prompt, config: SegmenterConfig | None
 
         mask, score = segment_with_sam(image, prompt, checkpoint=config.sam_checkpoint, model_type=config.sam_model,
                                        sam=sam)
+        if background is not None:
+            mask = mask & ~background
         method = "sam"
     else:
         from amodal3d.segmenters.grabcut import segment_with_grabcut
 
-        mask, score = segment_with_grabcut(image, prompt), None
+        mask, score = segment_with_grabcut(image, prompt, background=background), None
         method = "grabcut"
     if not mask.any():
         raise UserError(f"{method} found no object at the prompt; try another point, a box or a mask")

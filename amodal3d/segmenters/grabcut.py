@@ -13,7 +13,9 @@ from amodal3d.core.io import to_uint8
 from amodal3d.core.prompts import Prompt
 
 
-def segment_with_grabcut(image: np.ndarray, prompt: Prompt, iterations: int = 5) -> np.ndarray:
+def segment_with_grabcut(image: np.ndarray, prompt: Prompt, iterations: int = 5,
+                         background: np.ndarray | None = None) -> np.ndarray:
+    """The object the prompt points at, (H, W) bool; ``background`` (H, W) bool: pixels that are surely not it."""
     h, w = image.shape[:2]
     seeds = np.full((h, w), cv2.GC_PR_BGD, np.uint8)
     radius = max(2, int(round(min(h, w) * 0.01)))
@@ -35,6 +37,8 @@ def segment_with_grabcut(image: np.ndarray, prompt: Prompt, iterations: int = 5)
         border = np.ones((h, w), bool)
         border[ring:-ring, ring:-ring] = False
         seeds[border] = cv2.GC_PR_BGD
+    if background is not None:
+        seeds[np.asarray(background, bool)] = cv2.GC_BGD
     for (x, y), label in zip(prompt.points, labels):
         cv2.circle(seeds, (int(x), int(y)), radius, int(cv2.GC_FGD if label == 1 else cv2.GC_BGD), -1)
     mask = grabcut(image, seeds, iterations)

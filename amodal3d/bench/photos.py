@@ -1,0 +1,190 @@
+"""``amodal3d bench --photos DIR``: Table 1 on real photographs (photo cases, ``amodal3d.core.formats.photo_case``),
+each split reported on its own, resumable like the scene bench.
+
+Inputs (the visible mask a row starts from, and what else it is told):
+  modal_gt           the true visible mask (pix2gestalt Table 1's setting)
+  modal_gt+occluder  the true visible mask and the occluder's mask (amodal masks are confined to visible + occluder)
+  click1, click3     the visible mask our segmenter finds from 1 or 3 clicks (the case's interior points)
+  box                the visible mask our segmenter finds from a box around the visible part
+Methods: the baselines ``modal`` (do nothing) and ``hull`` (convex hull of the visible mask), with an occluder also
+``hull_occluder`` (that hull within visible + occluder), and every completion method asked for.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from amodal3d.bench.results import ResultsLog, Row
+from amodal3d.completion.baselines import convex_hull_mask
+from amodal3d.core.formats.photo_case import SPLITS, PhotoCase, find_cases
+from amodal3d.core.io import write_text
+from amodal3d.core.prompts import Prompt
+from metrics.image import mask_iou
+from metrics.specs import MASK_TABLE
+
+GIVEN_INPUTS = ("modal_gt", "modal_gt+occluder")
+PROMPT_INPUTS = ("click1", "click3", "box")
+PHOTO_INPUTS = GIVEN_INPUTS + PROMPT_INPUTS
+OCCLUDER_BASELINE = "hull_occluder"
+
+
+@dataclass(frozen=True)
+class PhotoConfig:
+    input: str
+    method: str
+
+    @property
+    def id(self) -> str:
+        return f"mask/{self.method}/{self.input}"
+
+
+def photo_configs(completions: list[str], inputs: tuple[str, ...] = PHOTO_INPUTS) -> list[PhotoConfig]:
+    configs = []
+    for source in inputs:
+        baselines = ("modal", "hull", OCCLUDER_BASELINE) if source.endswith("+occluder") else ("modal", "hull")
+        configs += [PhotoConfig(source, name) for name in (*baselines, *completions)]
+    return configs
+
+
+def prompt_of(case: PhotoCase, source: str) -> Prompt:
+    prompts = case.meta["prompts"]
+    if source == "box":
+        return Prompt(box=tuple(prompts["box"]))
+    points = prompts[source]
+    return Prompt(points=[tuple(p) for p in points], labels=[1] * len(points))
+
+
+def visible_mask(case: PhotoCase, source: str, segmenter) -> np.ndarray:
+    """The visible mask the row starts from: the truth, or our segmenter's from the case's prompt (empty when it
+    finds nothing: the row then scores what an empty answer scores)."""
+    from amodal3d.core.errors import UserError
+    from amodal3d.segmenters import modal_mask
+
+    if source in GIVEN_INPUTS:
+        return case.modal
+    try:
+        return modal_mask(case.image, prompt_of(case, source), segmenter).mask
+    except UserError:
+        return np.zeros_like(case.modal)
+
+
+def amodal_mask(case: PhotoCase, config: PhotoConfig, visible: np.ndarray, completion_config, seed: int) -> np.ndarray:
+    occluder = case.occluder if config.input.endswith("+occluder") else None
+    if not visible.any():
+        return visible
+    if config.method == "modal":
+        return visible.copy()
+    if config.method == "hull":
+        return convex_hull_mask(visible)
+    if config.method == OCCLUDER_BASELINE:
+        return convex_hull_mask(visible) & (visible | occluder)
+    from amodal3d.completion.frontend import complete
+
+    result = complete(case.image, Prompt(mask=visible), config.method, completion_config, seed=seed,
+                      occluder_mask=occluder)
+    return result.amodal_mask
+
+
+def case_rows(case: PhotoCase, configs: list[PhotoConfig], completion_config, seed: int) -> list[Row]:
+    rows = []
+    visible_by_input: dict[str, tuple[np.ndarray, float]] = {}
+    for config in configs:
+        if config.input not in visible_by_input:
+            start = time.perf_counter()
+            visible = visible_mask(case, config.input, completion_config.segmenter)
+            visible_by_input[config.input] = visible, time.perf_counter() - start
+        visible, segment_seconds = visible_by_input[config.input]
+        start = time.perf_counter()
+        predicted = amodal_mask(case, config, visible, completion_config, seed)
+        seconds = time.perf_counter() - start
+        rows.append(Row(case.name, config.id, MASK_TABLE, config.input, config.method,
+                        occlusion=float(case.meta["hidden_fraction"]), target=case.split,
+                        category=case.meta["dataset"], seed=seed, samples=completion_config.samples,
+                        scene_path=str(case.folder),
+                        values={"mask_iou": mask_iou(predicted, case.amodal),
+                                "visible_iou": mask_iou(visible, case.modal),
+                                "seconds": seconds, "segment_seconds": segment_seconds}))
+    return rows
+
+
+def photo_table(rows: list[Row]) -> list[dict]:
+    """Per (split, input, method): n and means of amodal mIoU, visible-mask IoU and seconds per object."""
+    out = []
+    methods = sorted({r.completion for r in rows},
+                     key=lambda m: ({"modal": 0, "hull": 1, OCCLUDER_BASELINE: 2}.get(m, 3), m))
+    for split in SPLITS:
+        for source in PHOTO_INPUTS:
+            for method in methods:
+                sel = [r for r in rows if r.target == split and r.input == source and r.completion == method]
+                if sel:
+                    out.append({"split": split, "input": source, "method": method, "n": len(sel),
+                                **{key: float(np.mean([r.value(key) for r in sel]))
+                                   for key in ("mask_iou", "visible_iou", "seconds")}})
+    return out
+
+
+def write_photo_summary(rows: list[Row], out, meta: dict) -> str:
+    """summary.md and summary.csv; returns the Markdown."""
+    table = photo_table(rows)
+    lines = ["# Table 1 on real photographs", "", *(f"- {k}: {v}" for k, v in meta.items()), ""]
+    for split in SPLITS:
+        part = [t for t in table if t["split"] == split]
+        if not part:
+            continue
+        lines += [f"## {split}", "", "| visible mask from | method | n | amodal mIoU | visible IoU | s/object |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {t['input']} | {t['method']} | {t['n']} | {100 * t['mask_iou']:.1f} | "
+                  f"{100 * t['visible_iou']:.1f} | {t['seconds']:.2f} |" for t in part]
+        lines.append("")
+    markdown = "\n".join(lines)
+    write_text(out / "summary.md", markdown)
+    header = "split,input,method,n,mask_iou,visible_iou,seconds\n"
+    write_text(out / "summary.csv", header + "".join(
+        f"{t['split']},{t['input']},{t['method']},{t['n']},{t['mask_iou']:.6f},{t['visible_iou']:.6f},"
+        f"{t['seconds']:.4f}\n" for t in table))
+    return markdown
+
+
+def run_photo_bench(config, progress: bool = True):
+    """Table 1 over ``config.photos`` into ``config.out`` (see :class:`amodal3d.bench.runner.BenchConfig`)."""
+    import sys
+
+    from tqdm import tqdm
+
+    from amodal3d.bench.runner import BenchRun, check_methods
+    from amodal3d.core.config import save_config
+    from amodal3d.core.io import write_json
+    from amodal3d.core.outputs import check_output, exclusive, prepare_resumable
+
+    start = time.perf_counter()
+    check_methods(config.completion, [])
+    cases = find_cases(config.photos, config.split)
+    if config.limit is not None:
+        cases = cases[:config.limit]
+    configs = photo_configs(config.completion)
+    if config.configs:
+        import fnmatch
+
+        configs = [c for c in configs if any(fnmatch.fnmatch(c.id, glob) for glob in config.configs)]
+    out = check_output(config.out, "bench", [config.photos], resume=True)
+    prepare_resumable(out, "bench")
+    with exclusive(out, "bench run"):
+        write_json(out / "bench.json", {"version": 2, "photos": str(config.photos), "configs": [c.id for c in configs],
+                                        "row_settings": config.row_settings()})
+        save_config(out, "bench", config)
+        log = ResultsLog(out / "results.jsonl")
+        new_rows = 0
+        for case in tqdm(cases, desc="photos", unit="case", disable=not progress, file=sys.stderr):
+            pending = [c for c in configs if (case.name, c.id) not in log]
+            if pending:
+                for row in case_rows(case, pending, config.completion_config, config.seed):
+                    new_rows += int(log.add(row))
+        names, ids = {c.name for c in cases}, {c.id for c in configs}
+        rows = [r for r in log.rows if r.scene in names and r.config in ids]
+        meta = {"photos": str(config.photos), "cases": len(cases), "completions": ", ".join(config.completion),
+                "samples": config.completion_config.samples, "seed": config.seed}
+        write_photo_summary(rows, out, meta)
+    return BenchRun(out, rows, new_rows, [], time.perf_counter() - start)
