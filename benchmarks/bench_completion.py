@@ -65,7 +65,7 @@ def photo_cases(root: Path, per_target: int, seed: int) -> list[dict]:
     return cases
 
 
-def run(cases: list[dict], methods: list[str], samples: int, seed: int) -> list[dict]:
+def run(cases: list[dict], methods: list[str], samples: int, seed: int, estimate_occluder: bool = False) -> list[dict]:
     rows = []
     for case in cases:
         row = {"name": case["name"], "source": case["source"], "occlusion": case["occlusion"],
@@ -73,7 +73,8 @@ def run(cases: list[dict], methods: list[str], samples: int, seed: int) -> list[
                "hull": mask_iou(convex_hull_mask(case["modal"]), case["amodal"])}
         for method in methods:
             start = time.perf_counter()
-            result = complete(case["image"], Prompt(mask=case["modal"]), method=method, samples=samples, seed=seed)
+            result = complete(case["image"], Prompt(mask=case["modal"]), method=method, samples=samples, seed=seed,
+                              estimate_occluder=estimate_occluder)
             row[f"{method}_seconds"] = time.perf_counter() - start
             row[method] = mask_iou(result.amodal_mask, case["amodal"])
         rows.append(row)
@@ -103,6 +104,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write per-case rows here")
+    parser.add_argument("--estimate-occluder", action="store_true", help="confine completions to visible + the "
+                        "estimated occluder")
     args = parser.parse_args()
 
     scenes = args.scenes
@@ -117,7 +120,7 @@ def main() -> None:
             cases += photo_cases(args.photos, args.per_target, seed)
     else:
         print(f"note: {args.photos} missing (apt-get install labelme-examples): photo cases skipped")
-    rows = run(cases, args.methods, args.samples, args.seed)
+    rows = run(cases, args.methods, args.samples, args.seed, args.estimate_occluder)
     summary = summarise(rows, args.methods)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

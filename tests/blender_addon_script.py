@@ -55,6 +55,10 @@ settings.point = (1e6, 1e6)  # outside the image: amodal3d's own one-line error
 report["bad_point"] = call(bpy.ops.amodal3d.run)
 report["bad_point_status"] = settings.status
 settings.point, settings.samples = (float(x), float(y)), 2
+from amodal3d.data.examples import CARD_POINT, COFFEE_CUP_BOX  # the prompts a user gives the example
+
+settings.box, settings.has_box = COFFEE_CUP_BOX, True
+settings.occluder_point, settings.has_occluder_point = CARD_POINT, True
 
 camera_data = bpy.data.cameras.new("cam")
 camera = bpy.data.objects.new("cam", camera_data)
@@ -73,6 +77,8 @@ report["object"] = None if obj is None else {
 report["images"] = sorted(i.name for i in bpy.data.images if i.name.startswith(("sample_", "amodal_mask")))
 report["status"] = settings.status
 report["output"] = settings.last_output
+with open(os.path.join(settings.last_output, "config.json")) as saved:
+    report["prompts"] = json.load(saved)["config"]["input"]
 
 if mode == "extension":
     repos = [r.module for r in bpy.context.preferences.extensions.repos]

@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from amodal3d.bench.photos import OCCLUDER_BASELINE, photo_configs
+from amodal3d.bench.photos import ESTIMATED_BASELINE, OCCLUDER_BASELINE, photo_configs
 from amodal3d.bench.runner import BenchConfig, run_bench
 from amodal3d.cli import entrypoint
 from amodal3d.completion import complete
+from amodal3d.completion.baselines import convex_hull_mask
 from amodal3d.core.errors import UserError
 from amodal3d.core.formats.photo_case import PhotoCase, find_cases, write_case
 from amodal3d.core.io import write_png
@@ -69,9 +70,9 @@ def test_photo_bench_scores_the_baselines_exactly_and_resumes(cases, tmp_path):
     root, truth = cases
     config = BenchConfig(photos=root, out=tmp_path / "b", completion=["classical"],
                          configs=["mask/modal/*", "mask/hull/*", f"mask/{OCCLUDER_BASELINE}/*",
-                                  "mask/classical/modal_gt*"])
+                                  f"mask/{ESTIMATED_BASELINE}/*", "mask/classical/modal_gt*"])
     run = run_bench(config, progress=False)
-    assert len(run.rows) == 3 * (3 + 4 + 3 * 2) and run.new_rows == len(run.rows)
+    assert len(run.rows) == 3 * (4 + 4 + 3 * 3) and run.new_rows == len(run.rows)
     by = {(r.scene, r.config): r for r in run.rows}
     for name, t in truth.items():
         modal = by[(name, "mask/modal/modal_gt")].value("mask_iou")
@@ -79,6 +80,9 @@ def test_photo_bench_scores_the_baselines_exactly_and_resumes(cases, tmp_path):
         # the disc's hidden part lies under the bar: the hull within visible + occluder finds most of it
         hull_occluder = by[(name, f"mask/{OCCLUDER_BASELINE}/modal_gt+occluder")].value("mask_iou")
         assert hull_occluder > modal
+        # the blue bar is unlike the grey background around the disc: the estimate finds it
+        estimated = by[(name, f"mask/{ESTIMATED_BASELINE}/modal_gt")].value("mask_iou")
+        assert estimated == pytest.approx(hull_occluder, abs=0.02)
         confined = by[(name, "mask/classical/modal_gt+occluder")].value("mask_iou")
         assert confined >= by[(name, "mask/classical/modal_gt")].value("mask_iou") - 1e-9
         # one click finds the piece of the disc it is on (the bar splits the visible part in two)
@@ -87,6 +91,8 @@ def test_photo_bench_scores_the_baselines_exactly_and_resumes(cases, tmp_path):
     assert "## dev" in summary and "## heldout" in summary and "| modal_gt | modal | 2 |" in summary
     again = run_bench(config, progress=False)
     assert again.new_rows == 0 and len(again.rows) == len(run.rows)
+    with pytest.raises(UserError, match="other settings"):
+        run_bench(BenchConfig(photos=root, out=tmp_path / "b", completion=["classical"], seed=3), progress=False)
     only = run_bench(BenchConfig(photos=root, out=tmp_path / "h", completion=["classical"], split="heldout",
                                  configs=["mask/modal/modal_gt"]), progress=False)
     assert [r.target for r in only.rows] == ["heldout"]
@@ -95,6 +101,7 @@ def test_photo_bench_scores_the_baselines_exactly_and_resumes(cases, tmp_path):
 def test_photo_configs_offer_the_occluder_baseline_only_with_an_occluder():
     ids = {c.id for c in photo_configs(["classical"])}
     assert f"mask/{OCCLUDER_BASELINE}/modal_gt+occluder" in ids and f"mask/{OCCLUDER_BASELINE}/modal_gt" not in ids
+    assert f"mask/{ESTIMATED_BASELINE}/modal_gt" in ids and f"mask/{ESTIMATED_BASELINE}/modal_gt+occluder" not in ids
     assert {"mask/classical/click1", "mask/classical/click3", "mask/classical/box"} <= ids
 
 
@@ -105,12 +112,19 @@ def test_bench_needs_scenes_or_photos(tmp_path):
 
 def test_the_amodal_mask_stays_within_visible_and_occluder(cases):
     case = PhotoCase.open(cases[0] / "dev" / "case_0")
-    free = complete(case.image, Prompt(mask=case.modal), "classical", samples=2)
+    free = complete(case.image, Prompt(mask=case.modal), "classical", samples=2, estimate_occluder=False)
     confined = complete(case.image, Prompt(mask=case.modal), "classical", samples=2, occluder_mask=case.occluder)
     allowed = case.modal | case.occluder
     assert not (confined.amodal_mask & ~allowed).any() and all(not (m & ~allowed).any() for m in confined.masks)
     assert (confined.amodal_mask & ~allowed).sum() <= (free.amodal_mask & ~allowed).sum()
-    assert (confined.modal_mask == case.modal).all()
+    assert (confined.modal_mask == case.modal).all() and confined.occluder == "given"
+    estimated = complete(case.image, Prompt(mask=case.modal), "classical", samples=2, estimate_occluder=True)
+    assert estimated.occluder == "estimated" and free.occluder == "none"
+    assert not (estimated.amodal_mask & ~(case.modal | estimated.occluder_mask)).any()
+    # the estimate is the bar near the disc (and nothing of the background)
+    hull_gap = convex_hull_mask(case.modal) & ~case.modal
+    assert (estimated.occluder_mask & hull_gap).sum() >= 0.9 * (hull_gap & case.occluder).sum()
+    assert not (estimated.occluder_mask & ~case.occluder).any()
 
 
 def test_an_occluder_click_is_segmented_and_kept_out_of_the_object():

@@ -6,8 +6,10 @@ Inputs (the visible mask a row starts from, and what else it is told):
   modal_gt+occluder  the true visible mask and the occluder's mask (amodal masks are confined to visible + occluder)
   click1, click3     the visible mask our segmenter finds from 1 or 3 clicks (the case's interior points)
   box                the visible mask our segmenter finds from a box around the visible part
-Methods: the baselines ``modal`` (do nothing) and ``hull`` (convex hull of the visible mask), with an occluder also
-``hull_occluder`` (that hull within visible + occluder), and every completion method asked for.
+Methods: the baselines ``modal`` (do nothing) and ``hull`` (convex hull of the visible mask), with the occluder given
+``hull_occluder`` (that hull within visible + occluder), without it ``hull_estimated`` (that hull within visible + the
+estimated occluder, ``amodal3d.completion.occluder``), and every completion method asked for (which estimates the
+occluder itself with --estimate-occluder).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ GIVEN_INPUTS = ("modal_gt", "modal_gt+occluder")
 PROMPT_INPUTS = ("click1", "click3", "box")
 PHOTO_INPUTS = GIVEN_INPUTS + PROMPT_INPUTS
 OCCLUDER_BASELINE = "hull_occluder"
+ESTIMATED_BASELINE = "hull_estimated"
+BASELINE_ORDER = {"modal": 0, "hull": 1, OCCLUDER_BASELINE: 2, ESTIMATED_BASELINE: 2}
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class PhotoConfig:
 def photo_configs(completions: list[str], inputs: tuple[str, ...] = PHOTO_INPUTS) -> list[PhotoConfig]:
     configs = []
     for source in inputs:
-        baselines = ("modal", "hull", OCCLUDER_BASELINE) if source.endswith("+occluder") else ("modal", "hull")
+        baselines = ("modal", "hull", OCCLUDER_BASELINE if source.endswith("+occluder") else ESTIMATED_BASELINE)
         configs += [PhotoConfig(source, name) for name in (*baselines, *completions)]
     return configs
 
@@ -81,9 +85,15 @@ def amodal_mask(case: PhotoCase, config: PhotoConfig, visible: np.ndarray, compl
         return convex_hull_mask(visible)
     if config.method == OCCLUDER_BASELINE:
         return convex_hull_mask(visible) & (visible | occluder)
+    if config.method == ESTIMATED_BASELINE:
+        from amodal3d.completion.occluder import estimate_occluder
+
+        return visible | (convex_hull_mask(visible) & estimate_occluder(case.image, visible))
+    from amodal3d.completion.base import cached_completer
     from amodal3d.completion.frontend import complete
 
-    result = complete(case.image, Prompt(mask=visible), config.method, completion_config, seed=seed,
+    completer = cached_completer(config.method, completion_config.backend(config.method))  # weights loaded once
+    result = complete(case.image, Prompt(mask=visible), completer, completion_config, seed=seed,
                       occluder_mask=occluder)
     return result.amodal_mask
 
@@ -113,8 +123,7 @@ def case_rows(case: PhotoCase, configs: list[PhotoConfig], completion_config, se
 def photo_table(rows: list[Row]) -> list[dict]:
     """Per (split, input, method): n and means of amodal mIoU, visible-mask IoU and seconds per object."""
     out = []
-    methods = sorted({r.completion for r in rows},
-                     key=lambda m: ({"modal": 0, "hull": 1, OCCLUDER_BASELINE: 2}.get(m, 3), m))
+    methods = sorted({r.completion for r in rows}, key=lambda m: (BASELINE_ORDER.get(m, 3), m))
     for split in SPLITS:
         for source in PHOTO_INPUTS:
             for method in methods:
@@ -154,7 +163,7 @@ def run_photo_bench(config, progress: bool = True):
 
     from tqdm import tqdm
 
-    from amodal3d.bench.runner import BenchRun, check_methods
+    from amodal3d.bench.runner import BenchRun, _check_settings, check_methods
     from amodal3d.core.config import save_config
     from amodal3d.core.io import write_json
     from amodal3d.core.outputs import check_output, exclusive, prepare_resumable
@@ -172,6 +181,7 @@ def run_photo_bench(config, progress: bool = True):
     out = check_output(config.out, "bench", [config.photos], resume=True)
     prepare_resumable(out, "bench")
     with exclusive(out, "bench run"):
+        _check_settings(out, config)
         write_json(out / "bench.json", {"version": 2, "photos": str(config.photos), "configs": [c.id for c in configs],
                                         "row_settings": config.row_settings()})
         save_config(out, "bench", config)

@@ -10,6 +10,7 @@ import numpy as np
 
 from amodal3d.completion.base import CanvasInput, Completer, get_completer
 from amodal3d.completion.config import DEFAULT_METHOD, CompletionConfig
+from amodal3d.completion.occluder import estimate_occluder
 from amodal3d.completion.vote import vote
 from amodal3d.core.errors import UserError
 from amodal3d.core.framing import Frame, mask_from_alpha, mask_from_white
@@ -36,6 +37,8 @@ class CompletionResult:
     mask_source: str
     timings: dict = field(default_factory=dict)
     sample_info: list[dict] = field(default_factory=list)
+    occluder: str = "none"  # where the occluder mask came from: "given", "estimated" or "none"
+    occluder_mask: np.ndarray | None = None
 
 
 def check_image(image: np.ndarray) -> np.ndarray:
@@ -70,8 +73,10 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
     config : the stage's :class:`CompletionConfig` (samples, context, mask source, segmenter, every backend's
         options); ``settings`` set its fields by keyword (``samples=6``, ``mask_source="white"``).
     seed : same seed, same samples. options : the backend's own options on top of the config's (``{"steps": 50}``).
-    occluder_mask : (H, W) bool, the objects in front, or a :class:`Prompt` on them (segmented as the object is): every sample's mask is confined to visible + occluder (the
-        hidden part of an object lies under whatever hides it), and backends that use it (progressive) see it.
+    occluder_mask : (H, W) bool, the objects in front, or a :class:`Prompt` on them (segmented as the object is);
+        without it the occluder is estimated unless ``config.estimate_occluder`` is off. Every sample's mask is
+        confined to visible + occluder (the hidden part of an object lies under whatever hides it); backends that
+        use it (progressive) see it.
     """
     config = _with_settings(config or CompletionConfig(), settings)
     if config.samples < 1:
@@ -81,8 +86,11 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
     image = check_image(image)
     occluder_mask = _occluder(image, occluder_mask, prompt, config)
     seg = modal_mask(image, prompt, config.segmenter, background=occluder_mask)
+    occluder = "given" if occluder_mask is not None else "estimated" if config.estimate_occluder else "none"
     if occluder_mask is not None:
         occluder_mask = occluder_mask & ~seg.mask
+    elif config.estimate_occluder:
+        occluder_mask = estimate_occluder(image, seg.mask)
     timings["segment"] = time.perf_counter() - start
 
     if isinstance(method, str):
@@ -127,7 +135,7 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
     amodal, prob = vote(masks)
     timings["postprocess"] = time.perf_counter() - start
     return CompletionResult(out_samples, masks, amodal, prob, seg.mask, method, seed, prompt, frame, seg.method,
-                            used, timings, [whole.info for whole in wholes])
+                            used, timings, [whole.info for whole in wholes], occluder, occluder_mask)
 
 
 def _occluder(image: np.ndarray, given, prompt: Prompt, config: CompletionConfig) -> np.ndarray | None:

@@ -14,7 +14,8 @@ import threading
 import time
 
 import bpy
-from bpy.props import BoolProperty, FloatProperty, FloatVectorProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import (BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty, PointerProperty,
+                       StringProperty)
 
 bl_info = {  # for Blender before 4.2 (4.2+ reads blender_manifest.toml)
     "name": "Amodal3D",
@@ -53,6 +54,13 @@ class AMODAL3D_Settings(bpy.types.PropertyGroup):
     point: FloatVectorProperty(name="Point", size=2, default=(0.0, 0.0),
                                description="Pixel (x, y from the top-left) on the visible part of the object")
     has_point: BoolProperty(name="Point set", default=False)
+    occluder_point: FloatVectorProperty(name="Occluder point", size=2, default=(0.0, 0.0),
+                                        description="Pixel (x, y from the top-left) on what hides the object: the "
+                                                    "whole object is looked for under it")
+    has_occluder_point: BoolProperty(name="Occluder point set", default=False)
+    box: FloatVectorProperty(name="Box", size=4, default=(0.0, 0.0, 0.0, 0.0),
+                             description="Box (x0, y0, x1, y1 from the top-left) around the visible part")
+    has_box: BoolProperty(name="Box set", default=False)
     completion: StringProperty(name="Completion", default="classical",
                                description="Completion method (classical and gestalt-tiny need no weights)")
     weights: StringProperty(name="Weights", subtype="DIR_PATH",
@@ -117,10 +125,21 @@ def output_folder(context) -> str:
 
 
 def run_command(python: str, image: str, settings, out: str) -> list:
-    x, y = settings.point
-    return [python, "-m", "amodal3d", "run", "--image", image, "--point", f"{x:.2f}", f"{y:.2f}", "--out", out,
+    return [python, "-m", "amodal3d", "run", "--image", image, *prompt_flags(settings), "--out", out,
             "--completion", settings.completion, "--recon", settings.recon, "--samples", str(settings.samples),
             "--seed", str(settings.seed)] + weights_flags(settings.completion, settings.weights)
+
+
+def prompt_flags(settings) -> list:
+    """The prompts the panel holds, as amodal3d's flags: the point, the box, the occluder point (each if set)."""
+    flags = []
+    if settings.has_point:
+        flags += ["--point", *(f"{v:.2f}" for v in settings.point)]
+    if settings.has_box:
+        flags += ["--box", *(f"{v:.2f}" for v in settings.box)]
+    if settings.has_occluder_point:
+        flags += ["--occluder-point", *(f"{v:.2f}" for v in settings.occluder_point)]
+    return flags
 
 
 def weights_flags(completion: str, weights: str) -> list:
@@ -215,6 +234,10 @@ class AMODAL3D_OT_pick_point(bpy.types.Operator):
     bl_idname = "amodal3d.pick_point"
     bl_label = "Pick Point"
 
+    target: EnumProperty(name="Target", default="object",
+                         items=[("object", "Object", "A point on the visible part of the hidden object"),
+                                ("occluder", "Occluder", "A point on what hides the object")])
+
     @classmethod
     def poll(cls, context):
         space = context.space_data
@@ -233,10 +256,14 @@ class AMODAL3D_OT_pick_point(bpy.types.Operator):
             u, v = context.region.view2d.region_to_view(event.mouse_region_x, event.mouse_region_y)
             width, height = context.space_data.image.size
             settings = context.scene.amodal3d
-            settings.point = (u * width, (1.0 - v) * height)  # Blender's image v runs bottom-up
-            settings.has_point = 0 <= u <= 1 and 0 <= v <= 1
+            inside = 0 <= u <= 1 and 0 <= v <= 1
+            picked = (u * width, (1.0 - v) * height)  # Blender's image v runs bottom-up
+            if self.target == "occluder":
+                settings.occluder_point, settings.has_occluder_point = picked, inside
+            else:
+                settings.point, settings.has_point = picked, inside
             context.workspace.status_text_set(None)
-            if not settings.has_point:
+            if not inside:
                 self.report({"WARNING"}, "The point is outside the image")
             return {"FINISHED"}
         return {"PASS_THROUGH"}
@@ -259,8 +286,8 @@ class AMODAL3D_OT_run(bpy.types.Operator):
             raise AmodalError("Amodal3D is already running")
         python = python_executable(context)
         image = input_image(context, settings)
-        if not settings.has_point:
-            raise AmodalError("Pick a point on the object first (or type its coordinates)")
+        if not (settings.has_point or settings.has_box):
+            raise AmodalError("Pick a point on the object first (or type its coordinates, or a box)")
         self._out = output_folder(context)
         self._job = Job(run_command(python, image, settings, self._out))
         settings.running, settings.cancel_requested, settings.progress = True, False, 0.0
@@ -356,8 +383,14 @@ def draw_panel(layout, context):
         col.prop(settings, "image_path")
     row = col.row(align=True)
     row.prop(settings, "point", text="")
-    row.operator(AMODAL3D_OT_pick_point.bl_idname, text="", icon="EYEDROPPER")
+    row.operator(AMODAL3D_OT_pick_point.bl_idname, text="", icon="EYEDROPPER").target = "object"
     col.prop(settings, "has_point", text="Use this point")
+    col.prop(settings, "box", text="")
+    col.prop(settings, "has_box", text="Use this box")
+    row = col.row(align=True)
+    row.prop(settings, "occluder_point", text="")
+    row.operator(AMODAL3D_OT_pick_point.bl_idname, text="", icon="EYEDROPPER").target = "occluder"
+    col.prop(settings, "has_occluder_point", text="Use this occluder point")
     col.prop(settings, "completion")
     col.prop(settings, "weights")
     col.prop(settings, "recon")

@@ -1,5 +1,6 @@
 """The completion folder (DESIGN.md): completion.json, sample_000.png.., amodal_mask.png, amodal_prob.png,
-modal_mask.png. Written atomically."""
+modal_mask.png, occluder_mask.png (given or estimated; the amodal mask stays within visible + it). Written
+atomically."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def write_completion(result, out: Path, extra: dict | None = None, overwrite: bo
         "prompt": result.prompt.to_dict(),
         "segmenter": result.segmenter,
         "mask_source": result.mask_source,
+        "occluder": result.occluder,
         "input_size": [w, h],
         "crop_box": result.frame.to_dict(),
         "timings": result.timings,
@@ -51,6 +53,8 @@ def write_completion(result, out: Path, extra: dict | None = None, overwrite: bo
         write_png(tmp / "amodal_mask.png", result.amodal_mask)
         write_png(tmp / "amodal_prob.png", result.amodal_prob)
         write_png(tmp / "modal_mask.png", result.modal_mask)
+        if result.occluder_mask is not None:
+            write_png(tmp / "occluder_mask.png", result.occluder_mask)
         if fullres:
             write_png(tmp / FULLRES_AMODAL, resize_mask(result.amodal_mask, original_size))
             write_png(tmp / FULLRES_MODAL, resize_mask(result.modal_mask, original_size))
