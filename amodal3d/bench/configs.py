@@ -66,7 +66,11 @@ def select_configs(completions: list[str], recons: list[str], patterns: list[str
     for name in completions:
         if name in BASELINES:
             raise UserError(f"'{name}' is a baseline and always measured: list only completion methods")
-    configs = all_configs(completions, recons)
+    return matching(all_configs(completions, recons), patterns)
+
+
+def matching(configs: list[Configuration], patterns: list[str] | None) -> list[Configuration]:
+    """The configurations whose id matches one of ``patterns`` (shell globs; none given: all of them)."""
     if not patterns:
         return configs
     chosen = [c for c in configs if any(fnmatch.fnmatchcase(c.id, p) for p in patterns)]

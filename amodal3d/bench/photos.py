@@ -15,10 +15,10 @@ occluder itself with --estimate-occluder).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
+from amodal3d.bench.configs import Configuration, matching
 from amodal3d.bench.results import ResultsLog, Row
 from amodal3d.completion.baselines import convex_hull_mask
 from amodal3d.core.formats.photo_case import SPLITS, PhotoCase, find_cases
@@ -35,21 +35,12 @@ ESTIMATED_BASELINE = "hull_estimated"
 BASELINE_ORDER = {"modal": 0, "hull": 1, OCCLUDER_BASELINE: 2, ESTIMATED_BASELINE: 2}
 
 
-@dataclass(frozen=True)
-class PhotoConfig:
-    input: str
-    method: str
-
-    @property
-    def id(self) -> str:
-        return f"mask/{self.method}/{self.input}"
-
-
-def photo_configs(completions: list[str], inputs: tuple[str, ...] = PHOTO_INPUTS) -> list[PhotoConfig]:
+def photo_configs(completions: list[str], inputs: tuple[str, ...] = PHOTO_INPUTS) -> list[Configuration]:
+    """Table 1's rows on photos (``mask/<method>/<input>``, as the scene bench names them)."""
     configs = []
     for source in inputs:
         baselines = ("modal", "hull", OCCLUDER_BASELINE if source.endswith("+occluder") else ESTIMATED_BASELINE)
-        configs += [PhotoConfig(source, name) for name in (*baselines, *completions)]
+        configs += [Configuration(MASK_TABLE, source, name) for name in (*baselines, *completions)]
     return configs
 
 
@@ -75,30 +66,30 @@ def visible_mask(case: PhotoCase, source: str, segmenter) -> np.ndarray:
         return np.zeros_like(case.modal)
 
 
-def amodal_mask(case: PhotoCase, config: PhotoConfig, visible: np.ndarray, completion_config, seed: int) -> np.ndarray:
+def amodal_mask(case: PhotoCase, config: Configuration, visible: np.ndarray, completion_config, seed: int) -> np.ndarray:
     occluder = case.occluder if config.input.endswith("+occluder") else None
     if not visible.any():
         return visible
-    if config.method == "modal":
+    if config.completion == "modal":
         return visible.copy()
-    if config.method == "hull":
+    if config.completion == "hull":
         return convex_hull_mask(visible)
-    if config.method == OCCLUDER_BASELINE:
+    if config.completion == OCCLUDER_BASELINE:
         return convex_hull_mask(visible) & (visible | occluder)
-    if config.method == ESTIMATED_BASELINE:
+    if config.completion == ESTIMATED_BASELINE:
         from amodal3d.completion.occluder import estimate_occluder
 
         return visible | (convex_hull_mask(visible) & estimate_occluder(case.image, visible))
     from amodal3d.completion.base import cached_completer
     from amodal3d.completion.frontend import complete
 
-    completer = cached_completer(config.method, completion_config.backend(config.method))  # weights loaded once
+    completer = cached_completer(config.completion, completion_config.backend(config.completion))  # weights loaded once
     result = complete(case.image, Prompt(mask=visible), completer, completion_config, seed=seed,
                       occluder_mask=occluder)
     return result.amodal_mask
 
 
-def case_rows(case: PhotoCase, configs: list[PhotoConfig], completion_config, seed: int) -> list[Row]:
+def case_rows(case: PhotoCase, configs: list[Configuration], completion_config, seed: int) -> list[Row]:
     rows = []
     visible_by_input: dict[str, tuple[np.ndarray, float]] = {}
     for config in configs:
@@ -110,7 +101,7 @@ def case_rows(case: PhotoCase, configs: list[PhotoConfig], completion_config, se
         start = time.perf_counter()
         predicted = amodal_mask(case, config, visible, completion_config, seed)
         seconds = time.perf_counter() - start
-        rows.append(Row(case.name, config.id, MASK_TABLE, config.input, config.method,
+        rows.append(Row(case.name, config.id, MASK_TABLE, config.input, config.completion,
                         occlusion=float(case.meta["hidden_fraction"]), target=case.split,
                         category=case.meta["dataset"], seed=seed, samples=completion_config.samples,
                         scene_path=str(case.folder),
@@ -163,7 +154,7 @@ def run_photo_bench(config, progress: bool = True):
 
     from tqdm import tqdm
 
-    from amodal3d.bench.runner import BenchRun, _check_settings, check_methods
+    from amodal3d.bench.runner import BenchRun, check_methods, check_settings
     from amodal3d.core.config import save_config
     from amodal3d.core.io import write_json
     from amodal3d.core.outputs import check_output, exclusive, prepare_resumable
@@ -173,15 +164,11 @@ def run_photo_bench(config, progress: bool = True):
     cases = find_cases(config.photos, config.split)
     if config.limit is not None:
         cases = cases[:config.limit]
-    configs = photo_configs(config.completion)
-    if config.configs:
-        import fnmatch
-
-        configs = [c for c in configs if any(fnmatch.fnmatch(c.id, glob) for glob in config.configs)]
+    configs = matching(photo_configs(config.completion), config.configs)
     out = check_output(config.out, "bench", [config.photos], resume=True)
     prepare_resumable(out, "bench")
     with exclusive(out, "bench run"):
-        _check_settings(out, config)
+        check_settings(out, config)
         write_json(out / "bench.json", {"version": 2, "photos": str(config.photos), "configs": [c.id for c in configs],
                                         "row_settings": config.row_settings()})
         save_config(out, "bench", config)

@@ -116,7 +116,7 @@ def check_methods(completions: list[str], recons: list[str]) -> None:
             raise UserError(f"unknown reconstruction method '{name}' (known: {', '.join(available_reconstructors())})")
 
 
-def _check_settings(out: Path, config: BenchConfig) -> None:
+def check_settings(out: Path, config: BenchConfig) -> None:
     import json
 
     path = out / "bench.json"
@@ -160,7 +160,7 @@ def _run_locked(config: BenchConfig, out: Path, chosen, scene_dirs, progress, re
     from amodal3d.bench.report import write_report
     from amodal3d.bench.summary import write_summary
 
-    _check_settings(out, config)
+    check_settings(out, config)
     write_json(out / "bench.json", {"version": 2, "scenes": str(Path(config.scenes).resolve()),
                                     "row_settings": config.row_settings(), "configs": [c.id for c in chosen]})
     save_config(out, "bench", config)

@@ -86,11 +86,12 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
     image = check_image(image)
     occluder_mask = _occluder(image, occluder_mask, prompt, config)
     seg = modal_mask(image, prompt, config.segmenter, background=occluder_mask)
-    occluder = "given" if occluder_mask is not None else "estimated" if config.estimate_occluder else "none"
     if occluder_mask is not None:
-        occluder_mask = occluder_mask & ~seg.mask
+        occluder, occluder_mask = "given", occluder_mask & ~seg.mask
     elif config.estimate_occluder:
-        occluder_mask = estimate_occluder(image, seg.mask)
+        occluder, occluder_mask = "estimated", estimate_occluder(image, seg.mask)
+    else:
+        occluder = "none"
     timings["segment"] = time.perf_counter() - start
 
     if isinstance(method, str):

@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 
 from amodal3d.core.formats.photo_case import write_case
+from amodal3d.data.paste import _placed
 
 MAX_SIDE = 512
 RITM = ("SamsungLabs+ritm_interactive_segmentation", "repo", "refs/pull/9/head")
@@ -184,17 +185,10 @@ def paste(target: Photo, occluder: Photo, rng: np.random.Generator) -> tuple[np.
         cy, cx = boundary[rng.integers(len(boundary))]
         cy += int(rng.uniform(-0.25, 0.25) * size[1])
         cx += int(rng.uniform(-0.25, 0.25) * size[0])
-        y0, x0 = cy - size[1] // 2, cx - size[0] // 2
-        placed = np.zeros((h, w), bool)
-        pixels = np.zeros((h, w, 3), np.uint8)
-        sy0, sx0, sy1, sx1 = max(0, -y0), max(0, -x0), min(size[1], h - y0), min(size[0], w - x0)
-        if sy1 <= sy0 or sx1 <= sx0:
-            continue
-        placed[y0 + sy0:y0 + sy1, x0 + sx0:x0 + sx1] = small_mask[sy0:sy1, sx0:sx1]
-        pixels[y0 + sy0:y0 + sy1, x0 + sx0:x0 + sx1] = small_rgb[sy0:sy1, sx0:sx1]
+        pixels, placed = _placed(small_rgb, small_mask, (h, w), cx - size[0] // 2, cy - size[1] // 2)
         hidden = (placed & target.mask).sum() / target.mask.sum()
         if 0.15 <= hidden <= 0.6:
-            return np.where(placed[..., None], pixels, target.image), placed
+            return np.where(placed[..., None], pixels.astype(np.uint8), target.image), placed
     return None
 
 
