@@ -192,8 +192,8 @@ class ReconstructConfig:
     ring: bool = False
     """With --scene, also pass the scene's 16 ground-truth ring views (for multi-view methods such as visual_hull)."""
     recon: str = DEFAULT_RECON
-    """Reconstruction backend: inflate (CPU, default), visual_hull, neus, syncdreamer, sds, or a plugin's; its
-    options are the --<name>.* flags."""
+    """Reconstruction backend: prior (CPU shape priors, default), inflate, visual_hull, neus, syncdreamer, sds, or a
+    plugin's; its options are the --<name>.* flags (--prior.prior, --prior.faces, --prior.texture-size)."""
     seed: int = 0
     """Seed for stochastic backends."""
     recon_config: Annotated[ReconConfig, _Own] = field(default_factory=ReconConfig)

@@ -47,8 +47,8 @@ class RunSettings:
     """Completion backend: classical (CPU, default), gestalt-tiny (bundled learned model), pix2gestalt, inpaint,
     progressive, or a plugin's; its options are the --<name>.* flags."""
     recon: Annotated[str, _Own] = DEFAULT_RECON
-    """Reconstruction backend: inflate (CPU, default), visual_hull, neus, syncdreamer, sds, or a plugin's; its
-    options are the --<name>.* flags."""
+    """Reconstruction backend: prior (CPU shape priors, default), inflate, visual_hull, neus, syncdreamer, sds, or a
+    plugin's; its options are the --<name>.* flags (--prior.prior, --prior.faces, --prior.texture-size)."""
     seed: Annotated[int, _Own] = 0
     """Same seed, same result (completion samples and stochastic reconstructions)."""
     completion_config: Annotated[CompletionConfig, _Own] = field(default_factory=CompletionConfig)

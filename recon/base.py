@@ -34,6 +34,8 @@ class ReconInput:
     view: View
     elevation_deg: float
     ring: list[View] = field(default_factory=list)
+    elevation_known: bool = True
+    """False when nobody gave the elevation (a photo without --elevation): a backend may estimate it."""
 
 
 @dataclass
@@ -53,7 +55,7 @@ class Reconstructor(Protocol):
 
 
 RECONSTRUCTORS = Registry("reconstruction method", ENTRY_POINT_GROUP,
-                          ("recon.inflate", "recon.visual_hull", "recon.neus", "recon.syncdreamer", "recon.sds"))
+                          ("recon.priors", "recon.inflate", "recon.visual_hull", "recon.neus", "recon.syncdreamer", "recon.sds"))
 register_reconstructor = RECONSTRUCTORS.register
 available_reconstructors = RECONSTRUCTORS.names
 

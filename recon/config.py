@@ -9,11 +9,12 @@ from typing import Annotated
 from amodal3d.core.config import OWN_FLAGS, BackendOptions
 from recon.inflate import InflateConfig
 from recon.neus import NeuSConfig
+from recon.priors import PriorConfig
 from recon.sds import SDSConfig
 from recon.syncdreamer import SyncDreamerConfig
 from recon.visual_hull import VisualHullConfig
 
-DEFAULT_METHOD = "inflate"
+DEFAULT_METHOD = "prior"
 _Own = OWN_FLAGS
 
 
@@ -21,6 +22,7 @@ _Own = OWN_FLAGS
 class ReconBackends(BackendOptions):
     """Each built-in reconstruction backend's options (plugins registered by entry point run with their defaults)."""
 
+    prior: Annotated[PriorConfig, _Own] = field(default_factory=PriorConfig)
     inflate: Annotated[InflateConfig, _Own] = field(default_factory=InflateConfig)
     visual_hull: Annotated[VisualHullConfig, _Own] = field(default_factory=VisualHullConfig)
     neus: Annotated[NeuSConfig, _Own] = field(default_factory=NeuSConfig)
@@ -41,4 +43,6 @@ class ReconConfig:
         on top (an unknown option is one clear line)."""
         from recon.base import RECONSTRUCTORS
 
-        return RECONSTRUCTORS.make_config(method, self.backends.of(method), **options)
+        # a variant of another backend (e.g. ``revolution``: ``prior`` forced) runs with that backend's flags
+        source = getattr(RECONSTRUCTORS.backend(method), "options_of", method)
+        return RECONSTRUCTORS.make_config(method, self.backends.of(source), **options)

@@ -1,4 +1,5 @@
-"""``inflate``: the CPU single-view default. A closed, textured mesh from one whole-object view, no weights.
+"""``inflate``: silhouette inflation, a closed, textured mesh from one whole-object view, no weights (the ``prior``
+backend's fallback, and the CPU default before it).
 
 The silhouette is inflated into a volume about the plane through the origin facing the camera: a pixel at distance
 d from the silhouette's edge (largest distance R) gets half-thickness sqrt(d (2R - d)) in pixels, converted to scene
@@ -32,15 +33,20 @@ def inflated_occupancy(mask: np.ndarray, camera, resolution: int, thickness: flo
     return occupied.reshape((resolution,) * 3)
 
 
+def extend_colours(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``rgb`` with every pixel outside ``mask`` taking the colour of the nearest object pixel, so surface points
+    that project just past the silhouette never read the background."""
+    _, (ri, ci) = ndimage.distance_transform_edt(~mask, return_indices=True)
+    return rgb[ri, ci]
+
+
 def project_texture(mesh, rgb: np.ndarray, mask: np.ndarray, camera):
     """Texture the mesh with the image itself: UVs are the vertices' projections. Colours are pushed outward past
     the silhouette so edge texels never show the background."""
     import trimesh
     from PIL import Image
 
-    img8 = to_uint8(rgb)
-    _, (ri, ci) = ndimage.distance_transform_edt(~mask, return_indices=True)
-    img8 = img8[ri, ci]  # every pixel takes the colour of the nearest object pixel
+    img8 = to_uint8(extend_colours(rgb, mask))
     uv, _ = camera.project(np.asarray(mesh.vertices))
     uv = np.stack([uv[:, 0] / camera.width, 1.0 - uv[:, 1] / camera.height], axis=1)
     material = trimesh.visual.material.PBRMaterial(baseColorTexture=Image.fromarray(img8), metallicFactor=0.0,
@@ -51,7 +57,7 @@ def project_texture(mesh, rgb: np.ndarray, mask: np.ndarray, camera):
 
 @dataclass
 class InflateConfig:
-    """inflate: the silhouette inflated into a volume, textured from the view (CPU, single view, the default)."""
+    """inflate: the silhouette inflated into a volume, textured from the view (CPU, single view)."""
 
     resolution: int = 128
     """Voxel grid resolution over the object's box."""

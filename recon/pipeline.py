@@ -35,7 +35,8 @@ def whole_view(sample: np.ndarray, amodal_mask: np.ndarray) -> np.ndarray:
 def make_inputs(rgba: np.ndarray, scene: Path | None = None, elevation_deg: float | None = None,
                 with_ring: bool = False) -> ReconInput:
     """Place the view: with a rendered scene, its input camera (the benchmark frame); otherwise SyncDreamer's
-    framing (object cropped to 200 px on 256, camera at radius 1.5, the given elevation, default 0)."""
+    framing (object cropped to 200 px on 256, camera at radius 1.5, the given elevation, default 0 and marked
+    unknown)."""
     if min(rgba.shape[:2]) < MIN_IMAGE_SIDE:
         raise UserError(f"the image is too small ({rgba.shape[1]}x{rgba.shape[0]}; at least {MIN_IMAGE_SIDE} px a side)")
     if not (rgba[..., 3] >= 0.5).any():
@@ -54,7 +55,8 @@ def make_inputs(rgba: np.ndarray, scene: Path | None = None, elevation_deg: floa
         return ReconInput(View(rgba.astype(np.float32), camera), float(elevation), ring)
     elevation = 0.0 if elevation_deg is None else float(elevation_deg)
     framed = syncdreamer_input(rgba)
-    return ReconInput(View(framed, syncdreamer_input_camera(elevation, framed.shape[0])), elevation)
+    return ReconInput(View(framed, syncdreamer_input_camera(elevation, framed.shape[0])), elevation,
+                      elevation_known=elevation_deg is not None)
 
 
 def reconstruct(inputs: ReconInput, method: str = DEFAULT_METHOD, config: ReconConfig | None = None, *,

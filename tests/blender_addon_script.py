@@ -59,6 +59,7 @@ from amodal3d.data.examples import CARD_POINT, COFFEE_CUP_BOX  # the prompts a u
 
 settings.box, settings.has_box = COFFEE_CUP_BOX, True
 settings.occluder_point, settings.has_occluder_point = CARD_POINT, True
+settings.prior, settings.faces, settings.texture_size = "revolution", 4000, 512  # a cup: the mesh options reach run
 
 camera_data = bpy.data.cameras.new("cam")
 camera = bpy.data.objects.new("cam", camera_data)
@@ -78,7 +79,11 @@ report["images"] = sorted(i.name for i in bpy.data.images if i.name.startswith((
 report["status"] = settings.status
 report["output"] = settings.last_output
 with open(os.path.join(settings.last_output, "config.json")) as saved:
-    report["prompts"] = json.load(saved)["config"]["input"]
+    saved_config = json.load(saved)["config"]
+    report["prompts"] = saved_config["input"]
+    report["prior_options"] = saved_config["settings"]["recon_config"]["backends"]["prior"]
+with open(os.path.join(settings.last_output, "reconstruction", "recon.json")) as saved:
+    report["recon"] = json.load(saved)
 
 if mode == "extension":
     repos = [r.module for r in bpy.context.preferences.extensions.repos]

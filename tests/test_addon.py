@@ -57,10 +57,13 @@ def test_addon_installs_runs_and_uninstalls_in_headless_blender(tmp_path, mode):
     assert report["bad_point"][0] == "ERROR" and "outside" in report["bad_point"][1]
     assert report["run"] == ["FINISHED"]
     obj = report["object"]
-    assert obj["faces"] > 1000 and obj["materials"] and obj["textured"]
+    assert 1000 < obj["faces"] <= 4000 and obj["materials"] and obj["textured"]
     assert obj["distance_to_camera"] == pytest.approx(4.0, abs=1e-3)
     assert report["images"] == ["amodal_mask.png", "sample_000.png", "sample_001.png"]
     assert (Path(report["output"]) / "mesh.glb").is_file()
     assert report["prompts"]["box"] == [75.0, 15.0, 482.0, 392.0] and report["prompts"]["occluder_point"] == [[370, 150]]
+    options = report["prior_options"]
+    assert (options["prior"], options["faces"], options["texture_size"]) == ("revolution", 4000, 512)
+    assert report["recon"]["prior"] == "revolution" and report["recon"]["faces"] <= 4000
     assert not any(report["after_uninstall"].values()) and not report["scene_settings_after"]
     assert not report["still_enabled"]

@@ -18,7 +18,7 @@ from amodal3d.core.errors import UserError
 from amodal3d.core.outputs import prepare_resumable
 from tests.synthetic import make_scene_set
 
-FAST = ["mask/*", "recon/inflate/completion_gt/*"]  # 7 rows per scene, one reconstruction each
+FAST = ["mask/*", "recon/prior/completion_gt/*"]  # 7 rows per scene, one reconstruction each (the default's)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_bench_rows_tables_and_report(reference, scenes):
         expected = 1.0 - modal.occlusion  # the visible mask is inside the whole: IoU = visible fraction
         assert modal.value("mask_iou") == pytest.approx(expected, abs=1e-6)
         assert 0 < hull.value("mask_iou") <= 1
-        recon = by[(scene, "recon/inflate/completion_gt/classical")]
+        recon = by[(scene, "recon/prior/completion_gt/classical")]
         assert 0 < recon.value("chamfer") < 0.5 and 0 < recon.value("volume_iou") <= 1 and recon.value("psnr") > 5
         assert recon.value("lpips") is None and "LPIPS unavailable" in recon.lpips_unavailable
         assert (reference.out / recon.artifact).is_file()

@@ -40,7 +40,7 @@ def without_extras(*args, cwd):
 
 def test_the_cpu_path_runs_without_any_extra(photo, tmp_path):
     code, out, err = without_extras("run", photo, "--point", "60", "50", "--completion", "classical", "--recon",
-                                    "inflate", "--out", tmp_path / "run", cwd=tmp_path)
+                                    "prior", "--out", tmp_path / "run", cwd=tmp_path)
     assert code == 0, err
     assert (tmp_path / "run" / "mesh.glb").is_file() and (tmp_path / "run" / "index.html").is_file()
     assert "leaked: \n" in out  # no hidden package was imported
@@ -62,7 +62,7 @@ def test_bench_without_extras_reports_lpips_unavailable_with_the_extra(tmp_path)
 
     make_scene_set(tmp_path / "scenes", 1, res=64)
     code, out, err = without_extras("bench", "--scenes", tmp_path / "scenes", "--out", tmp_path / "b", "--workers", "1",
-                                    "--configs", "mask/*", "recon/inflate/whole_gt", cwd=tmp_path)
+                                    "--configs", "mask/*", "recon/prior/whole_gt", cwd=tmp_path)
     assert code == 0, err
     assert "LPIPS n/a: LPIPS unavailable: LPIPS needs the optional package 'torch'" in out
     assert "amodal3d[diffusion]" in out

@@ -294,7 +294,7 @@ def test_lpips_backbone_goes_through_the_safe_loader(tmp_path):
 def test_two_benches_on_one_folder_the_second_is_refused(scenes, tmp_path):
     out = tmp_path / "b"
     args = [sys.executable, "-m", "amodal3d", "bench", "--scenes", str(scenes), "--out", str(out), "--configs",
-            "mask/*", "recon/inflate/whole_gt", "--workers", "1"]
+            "mask/*", "recon/inflate/whole_gt", "--recon", "inflate", "--workers", "1"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for _ in range(2)]

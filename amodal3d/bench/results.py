@@ -39,6 +39,7 @@ class Row:
     mesh: str | None = None
     faces: int | None = None
     recon_seconds: float | None = None
+    recon_choice: str | None = None  # what an automatic reconstructor chose (e.g. the shape prior)
 
     @property
     def key(self) -> tuple[str, str]:

@@ -140,6 +140,7 @@ class SceneJob:
         row.lpips_unavailable = scores.pop("lpips_unavailable", None)
         row.values.update(input_mask_iou=mask_iou(rgba[..., 3] >= 0.5, self.amodal_gt), **scores)
         row.recon_seconds, row.faces, row.artifact = recon_seconds, int(len(result.mesh.faces)), self._relative(preview)
+        row.recon_choice = result.info.get("prior")
         if self.bench.keep_meshes:
             mesh_path = folder / f"{slug}.glb"
             with replacing(mesh_path) as tmp:

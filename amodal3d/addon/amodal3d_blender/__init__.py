@@ -66,8 +66,16 @@ class AMODAL3D_Settings(bpy.types.PropertyGroup):
     weights: StringProperty(name="Weights", subtype="DIR_PATH",
                             description="Weights folder of a learned completion method (e.g. a converted "
                                         "pix2gestalt folder); empty for classical and the bundled gestalt-tiny")
-    recon: StringProperty(name="Reconstruction", default="inflate",
-                          description="Reconstruction method (inflate needs no weights)")
+    recon: StringProperty(name="Reconstruction", default="prior",
+                          description="Reconstruction method (prior and inflate need no weights)")
+    prior: EnumProperty(name="Shape prior", default="auto",
+                        items=[(name, name.capitalize(), f"The {name} shape prior" if name != "auto" else
+                                "Chosen per object from the silhouette")
+                               for name in ("auto", "revolution", "extrusion", "mirror", "inflate")],
+                        description="Shape prior of the 'prior' reconstruction")
+    faces: IntProperty(name="Faces", default=10000, min=0, description="Face budget of the mesh (0: all)")
+    texture_size: IntProperty(name="Texture size", default=1024, min=64, max=8192,
+                              description="Side of the baked texture atlas in texels")
     samples: IntProperty(name="Samples", default=4, min=1, max=16)
     seed: IntProperty(name="Seed", default=0, min=0)
     distance: FloatProperty(name="Distance", default=4.0, min=0.1,
@@ -127,7 +135,15 @@ def output_folder(context) -> str:
 def run_command(python: str, image: str, settings, out: str) -> list:
     return [python, "-m", "amodal3d", "run", "--image", image, *prompt_flags(settings), "--out", out,
             "--completion", settings.completion, "--recon", settings.recon, "--samples", str(settings.samples),
-            "--seed", str(settings.seed)] + weights_flags(settings.completion, settings.weights)
+            "--seed", str(settings.seed)] + weights_flags(settings.completion, settings.weights) + mesh_flags(settings)
+
+
+def mesh_flags(settings) -> list:
+    """The shape prior and mesh options, for the 'prior' reconstruction (other methods have their own)."""
+    if settings.recon != "prior":
+        return []
+    return ["--prior.prior", settings.prior, "--prior.faces", str(settings.faces),
+            "--prior.texture-size", str(settings.texture_size)]
 
 
 def prompt_flags(settings) -> list:
@@ -394,6 +410,11 @@ def draw_panel(layout, context):
     col.prop(settings, "completion")
     col.prop(settings, "weights")
     col.prop(settings, "recon")
+    if settings.recon == "prior":
+        col.prop(settings, "prior")
+        row = col.row(align=True)
+        row.prop(settings, "faces")
+        row.prop(settings, "texture_size")
     row = col.row(align=True)
     row.prop(settings, "samples")
     row.prop(settings, "seed")

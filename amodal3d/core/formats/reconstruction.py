@@ -31,6 +31,16 @@ def write_meshes(mesh, folder: Path, stem: str = "mesh") -> dict[str, Path]:
     return paths
 
 
+def is_closed(mesh) -> bool:
+    """Watertight as a surface: vertices split only along UV seams are merged first (a texture atlas's seams do
+    not open the surface)."""
+    import trimesh
+
+    plain = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
+    plain.merge_vertices()
+    return bool(plain.is_watertight)
+
+
 def nerfstudio_transforms(cameras: list[Camera], image_paths: list[str], mask_paths: list[str] | None = None,
                           depth_paths: list[str] | None = None) -> dict:
     """nerfstudio's transforms.json (camera_model OPENCV, c2w in OpenGL axes), one frame per camera."""
@@ -150,8 +160,8 @@ def write_reconstruction(result, out: Path, meta: dict | None = None, overwrite:
     start = time.perf_counter()
     with atomic_dir(Path(out), "reconstruct", replace=overwrite) as tmp:
         write_meshes(result.mesh, tmp)
-        info = {"version": 1, **result.info, **(meta or {}), "vertices": len(result.mesh.vertices),
-                "faces": len(result.mesh.faces), "watertight": bool(result.mesh.is_watertight)}
+        info = {"version": 1, **(meta or {}), **result.info, "vertices": len(result.mesh.vertices),
+                "faces": len(result.mesh.faces), "watertight": is_closed(result.mesh)}
         if result.views:
             (tmp / "views").mkdir()
             images, masks = [], []
