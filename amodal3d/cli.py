@@ -51,6 +51,8 @@ COMMANDS = {
                      "Train the conditional diffusion completion model on whole-part pairs."),
     "convert-pix2gestalt": Command("amodal3d.commands:ConvertConfig", "amodal3d.commands:convert_pix2gestalt",
                                    "Convert the released pix2gestalt checkpoint to a diffusers folder."),
+    "weights": Command("amodal3d.commands:WeightsConfig", "amodal3d.commands:weights",
+                       "Weights by name: list what is cached, download once (checksummed, resumable)."),
     "addon": Command("amodal3d.commands:AddonConfig", "amodal3d.commands:addon",
                      "Build the Blender add-on zip."),
     "demo": Command("amodal3d.commands:DemoConfig", "amodal3d.commands:demo",

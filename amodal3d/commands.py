@@ -474,3 +474,51 @@ def convert_pix2gestalt(config: ConvertConfig) -> int:
           f"{c['image_encoder']} CLIP vision, {c['cc_projection']} cc_projection written; left out: "
           + ", ".join(f"{n} {why}" for why, n in report.ignored.items() if n))
     return 0
+
+
+# ------------------------------------------------------------------------------------------------------------- weights
+
+@dataclass
+class WeightsConfig:
+    """Weights by name: `amodal3d weights list` (what is cached, sizes, licences, how to use each), `amodal3d
+    weights download NAME` (once, into torch hub's or the Hugging Face cache; pix2gestalt is converted too)."""
+
+    action: Annotated[Literal["list", "download"], tyro.conf.Positional]
+    name: Annotated[str | None, tyro.conf.Positional] = None
+    """With download: a name from the list (or its hub id, e.g. cvlab/pix2gestalt-weights)."""
+    accept_licence: bool = False
+    """Accept a non-commercial licence (pix2gestalt: CC BY-NC) for this download."""
+
+
+def weights(config: WeightsConfig) -> int:
+    from amodal3d.core import weights as hub
+
+    if config.action == "list":
+        for entry in hub.CATALOG:
+            have = hub.cached(entry) if _hub_listable(entry) else None
+            state = "cached: " + ", ".join(map(str, have)) if have else "not downloaded"
+            print(f"{entry.name:22s} {entry.size:>8s}  {entry.licence}\n    {entry.purpose}; {state}"
+                  + (f"\n    {entry.note}" if entry.note else ""))
+        print("gestalt-tiny           bundled   Apache-2.0 (this project)\n    the learned completion model that "
+              "ships in the package; nothing to download")
+        return 0
+    if not config.name:
+        raise UserError("weights download needs a NAME (see amodal3d weights list)")
+    entry = hub.find(config.name)
+    paths = hub.fetch(entry.name, accept_licence=config.accept_licence)
+    if entry.name.startswith("pix2gestalt"):
+        from amodal3d.completion.pix2gestalt import converted_weights
+
+        paths = [converted_weights(entry.name, accept_licence=config.accept_licence)]
+    for path in paths:
+        print(path)
+    if entry.flags:
+        print("use it with: " + " ".join(flag.replace("{path}", str(paths[0])) for flag in entry.flags))
+    return 0
+
+
+def _hub_listable(entry) -> bool:
+    """Hub entries are looked up in the Hugging Face cache only when its client is installed."""
+    from amodal3d.core.optional import available
+
+    return all(r.url for r in entry.files) or available("huggingface_hub")

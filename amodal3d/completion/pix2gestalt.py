@@ -2,16 +2,23 @@
 :class:`~amodal3d.completion.pipeline_pix2gestalt.Pix2GestaltPipeline` (a diffusers DiffusionPipeline).
 
 Weights: a diffusers-format folder (``unet/``, ``vae/``, ``image_encoder/``, ``cc_projection/``, ``scheduler/``) or
-a hub id holding one; make it from the released Lightning checkpoint with ``amodal3d convert-pix2gestalt``.
+a hub id holding one; make it from the released Lightning checkpoint with ``amodal3d convert-pix2gestalt``, or name
+the released checkpoint (``pix2gestalt``: downloaded by ``amodal3d weights download``, converted once, cached).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from amodal3d.completion.base import CanvasInput, WholeSample, register_completer
-from amodal3d.completion.diffusion import pick_device, pick_dtype, require_diffusion, seeded_generator
+from amodal3d.completion.diffusion import (
+    pick_device,
+    pick_dtype,
+    require_diffusion,
+    seeded_generator,
+)
 from amodal3d.core.errors import UserError
 
 DEFAULT_STEPS = 200  # the original sampler's: DDIM, 200 steps, eta 1.0, guidance 2.0
@@ -24,7 +31,9 @@ class Pix2GestaltConfig:
     """pix2gestalt: the paper's latent diffusion model (needs its weights: amodal3d convert-pix2gestalt)."""
 
     weights: str | None = None
-    """A converted diffusers folder or hub id (required)."""
+    """A converted diffusers folder, a diffusers hub id, or a released checkpoint by name (pix2gestalt,
+    pix2gestalt-epoch10, cvlab/pix2gestalt-weights: downloaded once by `amodal3d weights download`, converted and
+    cached). Required."""
     steps: int = DEFAULT_STEPS
     """Sampler steps."""
     guidance: float = DEFAULT_GUIDANCE
@@ -45,6 +54,32 @@ class Pix2GestaltConfig:
     """DDIM on the original sampler's timesteps (stride 1000 // steps, the noisiest dropped: 200 asked, 199 run)."""
 
 
+def resolve_weights(weights: str) -> str | Path:
+    """A local folder or hub id as given; a released checkpoint's name -> its converted folder in our cache."""
+    from amodal3d.core import weights as hub
+
+    if Path(weights).expanduser().exists() or weights not in {n for e in hub.CATALOG if e.name.startswith(
+            "pix2gestalt") for n in (e.name, *e.aliases)}:
+        return weights
+    return converted_weights(hub.find(weights).name)
+
+
+def converted_weights(name: str, accept_licence: bool = False) -> Path:
+    """The diffusers folder converted from released checkpoint ``name`` (amodal3d cache), converting it from the
+    downloaded checkpoint on first use (the download needs the licence accepted once)."""
+    from amodal3d.core import weights as hub
+
+    folder = hub.amodal3d_cache() / "converted" / name
+    if (folder / "model_index.json").is_file():
+        return folder
+    (checkpoint,) = hub.fetch(name, accept_licence=accept_licence)
+    from amodal3d.completion.pix2gestalt_convert import convert_pix2gestalt
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    convert_pix2gestalt(checkpoint, folder, ema=None, dtype="float32", overwrite=False)
+    return folder
+
+
 @register_completer("pix2gestalt")
 class Pix2GestaltCompleter:
     """The Completer over Pix2GestaltPipeline."""
@@ -54,8 +89,9 @@ class Pix2GestaltCompleter:
     def __init__(self, config: Pix2GestaltConfig | None = None):
         self.config = config or self.config_class()
         if not self.config.weights:
-            raise UserError("pix2gestalt needs weights: --pix2gestalt.weights DIR_OR_HUB_ID, a diffusers folder made "
-                            "from the released checkpoint by `amodal3d convert-pix2gestalt epoch=000010.ckpt DIR`")
+            raise UserError("pix2gestalt needs weights: --pix2gestalt.weights pix2gestalt (after `amodal3d weights "
+                            "download pix2gestalt --accept-licence`) or a folder made from the released checkpoint "
+                            "by `amodal3d convert-pix2gestalt epoch=000010.ckpt DIR`")
         self._pipe = None
 
     def pipeline(self):
@@ -65,7 +101,8 @@ class Pix2GestaltCompleter:
 
             config = self.config
             device = pick_device(config.device)
-            pipe = Pix2GestaltPipeline.from_pretrained(str(config.weights), dtype=pick_dtype(config.dtype, device))
+            pipe = Pix2GestaltPipeline.from_pretrained(str(resolve_weights(config.weights)),
+                                                       dtype=pick_dtype(config.dtype, device))
             pipe = pipe.to(device)
             pipe.set_progress_bar_config(disable=True)  # a stage of `complete`, which reports its own progress
             if config.scheduler != "ddim":

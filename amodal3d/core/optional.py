@@ -11,7 +11,7 @@ from amodal3d.core.errors import UserError
 
 EXTRAS = {
     "torch": "diffusion", "torchvision": "diffusion", "diffusers": "diffusion", "transformers": "diffusion",
-    "accelerate": "diffusion", "safetensors": "diffusion", "lpips": "diffusion",
+    "accelerate": "diffusion", "safetensors": "diffusion", "lpips": "diffusion", "huggingface_hub": "diffusion",
     "bpy": "render", "OpenEXR": "render",
     "segment_anything": "sam",
     "nerfstudio": "nerfstudio",
