@@ -54,6 +54,9 @@ class RunSettings:
     completion_config: Annotated[CompletionConfig, _Own] = field(default_factory=CompletionConfig)
     recon_config: Annotated[ReconConfig, _Own] = field(default_factory=ReconConfig)
 
+    def __post_init__(self):
+        self.recon_config.low_memory |= self.completion_config.low_memory  # one --low-memory for both stages
+
 
 @dataclass
 class RunConfig:

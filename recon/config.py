@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated
 
+import tyro
+
 from amodal3d.core.config import OWN_FLAGS, BackendOptions
 from recon.inflate import InflateConfig
 from recon.neus import NeuSConfig
@@ -37,6 +39,8 @@ class ReconConfig:
     elevation: Annotated[float | None, _Own] = None
     """Input view elevation in degrees (default: the scene's, else 0)."""
     backends: Annotated[ReconBackends, _Own] = field(default_factory=ReconBackends)
+    low_memory: Annotated[bool, tyro.conf.Suppress] = False
+    """Each backend in its smallest-memory mode (set by --low-memory of run and bench)."""
 
     def backend(self, method: str, **options):
         """The options backend ``method`` runs with: its entry here (defaults for a plugin's) with ``options`` set
@@ -45,4 +49,5 @@ class ReconConfig:
 
         # a variant of another backend (e.g. ``revolution``: ``prior`` forced) runs with that backend's flags
         source = getattr(RECONSTRUCTORS.backend(method), "options_of", method)
-        return RECONSTRUCTORS.make_config(method, self.backends.of(source), **options)
+        config = RECONSTRUCTORS.make_config(method, self.backends.of(source), **options)
+        return config.low_memory() if self.low_memory and hasattr(config, "low_memory") else config

@@ -76,6 +76,12 @@ class SyncDreamerConfig:
     """Foreground masks for SyncDreamer's NeuS: ours (the white background reached from the border; offline) or
     carvekit's, as SyncDreamer does (downloads its model on first use)."""
 
+    def low_memory(self):
+        """The smallest view batch (one of the 16 views per UNet call; SyncDreamer's sample_num is already 1)."""
+        import dataclasses
+
+        return dataclasses.replace(self, view_batch=1)
+
 
 def locate(config: SyncDreamerConfig) -> tuple[Path, str, Path, Path]:
     """(checkout, interpreter, checkpoint, model config), each checked: one clear line for what is missing."""

@@ -267,3 +267,30 @@ def test_run_and_bench_take_the_weights_and_options(tmp_path, weights, scene, ca
     rows = [json.loads(line) for line in (tmp_path / "bench" / "results.jsonl").read_text().splitlines()]
     assert [r["config"] for r in rows] == ["mask/pix2gestalt/modal_gt"] * 2
     assert all(0.0 <= r["mask_iou"] <= 1.0 for r in rows)
+
+
+def test_low_memory_mode_picks_the_devices_smallest_settings_and_keeps_the_samples(weights, scene):
+    """--low-memory: bfloat16, attention slices and one UNet call per sample and branch on the CPU (SyncDreamer's
+    smallest view batch in run and bench); its samples match the default mode's within bfloat16's precision, and
+    slicing and unbatching alone change nothing."""
+    from amodal3d.completion.config import CompletionConfig
+    from amodal3d.run import RunSettings
+
+    low = CompletionConfig(low_memory=True)
+    low.backends.pix2gestalt.weights = str(weights)
+    chosen = low.backend("pix2gestalt")
+    assert (chosen.dtype, chosen.attention_slicing, chosen.batch_samples, chosen.offload) == (
+        "bfloat16", True, False, "none")
+    assert RunSettings(completion_config=low).recon_config.backend("syncdreamer").view_batch == 1
+    assert RunSettings().recon_config.backend("syncdreamer").view_batch == 8
+    image, visible = scene
+    options = {"weights": str(weights), "steps": 3, "device": "cpu", "eta": 0.0}
+    default = complete(image, Prompt(mask=visible), "pix2gestalt", samples=2, seed=0, options=options)
+    sliced = complete(image, Prompt(mask=visible), "pix2gestalt", samples=2, seed=0,
+                      options={**options, "attention_slicing": True, "batch_samples": False})
+    small = complete(image, Prompt(mask=visible), "pix2gestalt", samples=2, seed=0, config=low, options=options)
+    for a, b, c in zip(default.samples, sliced.samples, small.samples):
+        assert np.abs(a - b).max() < 1e-4
+        assert np.abs(a[..., :3] - c[..., :3]).mean() < 0.02
+    with pytest.raises(UserError, match="needs a CUDA GPU"):
+        complete(image, Prompt(mask=visible), "pix2gestalt", samples=1, options={**options, "offload": "model"})

@@ -79,6 +79,9 @@ class BenchConfig:
     screenshot: bool = False
     """Also save OUT/report.png, the report opened in headless Chromium."""
 
+    def __post_init__(self):
+        self.recon_config.low_memory |= self.completion_config.low_memory  # one --low-memory for both stages
+
     def row_settings(self) -> dict:
         """Everything that changes a row's values: a resumed run must agree on all of it."""
         completion = to_dict(self.completion_config)

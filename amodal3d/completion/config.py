@@ -46,6 +46,10 @@ class CompletionConfig:
     mask whose colours are rare in the background) and keep the amodal mask within visible + it. Helps on real
     photos (held-out photo benchmark: classical 70.5 -> 77.0 amodal mIoU) but costs heavily hidden objects in
     renders and pastes whose occluders look like the scene; off by default until it wins on both."""
+    low_memory: Annotated[bool, _Own] = False
+    """Run the learned backends in the device's smallest-memory mode: half precision (bfloat16 on the CPU), attention
+    slices, one sample and guidance branch per UNet call, model offload on a CUDA GPU; in run and bench also
+    SyncDreamer's smallest view batch. Each backend's own flags show what was chosen in config.json."""
     segmenter: Annotated[SegmenterConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=SegmenterConfig)
     backends: Annotated[CompletionBackends, _Own] = field(default_factory=CompletionBackends)
 
@@ -54,4 +58,5 @@ class CompletionConfig:
         on top (an unknown option is one clear line)."""
         from amodal3d.completion.base import COMPLETERS
 
-        return COMPLETERS.make_config(method, self.backends.of(method), **options)
+        config = COMPLETERS.make_config(method, self.backends.of(method), **options)
+        return config.low_memory() if self.low_memory and hasattr(config, "low_memory") else config

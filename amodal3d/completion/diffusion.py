@@ -3,6 +3,7 @@ schedulers, and loading weights from a folder or a hub id."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,24 @@ class InpaintingModelConfig:
     """cuda, mps or cpu (default: the best present)."""
     dtype: Literal["float32", "float16", "bfloat16"] | None = None
     """Precision (default: float16 on a GPU, float32 on the CPU)."""
+    attention_slicing: bool = False
+    """Lower peak memory at some speed cost."""
+
+    def low_memory(self):
+        """These options in the device's smallest-memory mode (``--low-memory``)."""
+        mode = low_memory_mode(self.device)
+        return dataclasses.replace(self, dtype=mode["dtype"], attention_slicing=True)
+
+
+def low_memory_mode(device: str | None) -> dict:
+    """The smallest-memory settings ``device`` (default: the best present) supports: half precision (float16 on a
+    GPU, bfloat16 on the CPU), attention computed in slices, samples and guidance branches one at a time, and on a
+    CUDA GPU the models moved onto it one at a time (diffusers' model CPU offload)."""
+    kind = pick_device(device).type
+    mode = {"dtype": "bfloat16" if kind == "cpu" else "float16", "attention_slicing": True}
+    if kind == "cuda":
+        mode["offload"] = "model"
+    return mode
 
 
 def require_diffusion(purpose: str) -> None:
@@ -115,7 +134,8 @@ def require_inpainting_weights(weights: str | None, method: str) -> None:
                         "stabilityai/stable-diffusion-2-inpainting or diffusers/stable-diffusion-xl-1.0-inpainting-0.1")
 
 
-def load_inpainting_pipeline(weights: str | None, device: str | None, dtype: str | None, method: str):
+def load_inpainting_pipeline(weights: str | None, device: str | None, dtype: str | None, method: str,
+                             attention_slicing: bool = False):
     """Any diffusers inpainting pipeline (SD 1.5/2 inpainting, SDXL inpainting, ...) from a folder or hub id, on the
     chosen device and precision, without a safety checker (the output is segmented, never shown as is)."""
     require_inpainting_weights(weights, method)
@@ -126,6 +146,8 @@ def load_inpainting_pipeline(weights: str | None, device: str | None, dtype: str
                           f"the {method} inpainting pipeline", dtype=torch_dtype, safety_checker=None,
                           requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
+    if attention_slicing:
+        pipe.enable_attention_slicing()
     return pipe.to(torch_device)
 
 

@@ -149,7 +149,8 @@ class TuningFreeInpaintCompleter:
 
     def pipeline(self):
         if self._pipe is None:
-            self._pipe = load_inpainting_pipeline(self.weights, self.device, self.dtype, "inpaint")
+            self._pipe = load_inpainting_pipeline(self.weights, self.device, self.dtype, "inpaint",
+                                                  self.config.attention_slicing)
         return self._pipe
 
     def sam(self):

@@ -20,6 +20,7 @@ from amodal3d.completion.diffusion import (
     seeded_generator,
 )
 from amodal3d.core.errors import UserError
+from amodal3d.core.optional import require
 
 DEFAULT_STEPS = 200  # the original sampler's: DDIM, 200 steps, eta 1.0, guidance 2.0
 DEFAULT_GUIDANCE = 2.0
@@ -48,10 +49,24 @@ class Pix2GestaltConfig:
     """Precision (default: float16 on a GPU, float32 on the CPU)."""
     attention_slicing: bool = False
     """Lower peak GPU memory at some speed cost."""
+    offload: Literal["none", "model", "sequential"] = "none"
+    """Keep the models in CPU memory and move each onto the GPU when it runs (model), or each layer (sequential:
+    the least GPU memory, slow). Needs a CUDA GPU."""
     batch_samples: bool = True
     """All samples and both guidance branches in one UNet batch per step."""
     original_timesteps: bool = True
     """DDIM on the original sampler's timesteps (stride 1000 // steps, the noisiest dropped: 200 asked, 199 run)."""
+
+    def low_memory(self):
+        """These options in the device's smallest-memory mode (``--low-memory``): half precision, attention
+        slices, one UNet call per sample and guidance branch, model offload on a CUDA GPU."""
+        import dataclasses
+
+        from amodal3d.completion.diffusion import low_memory_mode
+
+        mode = low_memory_mode(self.device)
+        return dataclasses.replace(self, dtype=mode["dtype"], attention_slicing=True, batch_samples=False,
+                                   offload=mode.get("offload", self.offload))
 
 
 def resolve_weights(weights: str) -> str | Path:
@@ -103,7 +118,13 @@ class Pix2GestaltCompleter:
             device = pick_device(config.device)
             pipe = Pix2GestaltPipeline.from_pretrained(str(resolve_weights(config.weights)),
                                                        dtype=pick_dtype(config.dtype, device))
-            pipe = pipe.to(device)
+            if config.offload != "none":
+                if device.type != "cuda":
+                    raise UserError(f"--pix2gestalt.offload {config.offload} needs a CUDA GPU (device is {device})")
+                require("accelerate", "model offload")
+                getattr(pipe, f"enable_{config.offload}_cpu_offload")(device=device)
+            else:
+                pipe = pipe.to(device)
             pipe.set_progress_bar_config(disable=True)  # a stage of `complete`, which reports its own progress
             if config.scheduler != "ddim":
                 pipe.use_scheduler(config.scheduler)

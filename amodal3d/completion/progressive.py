@@ -156,7 +156,8 @@ class ProgressiveCompleter:
 
     def pipeline(self):
         if self._pipe is None:
-            self._pipe = load_inpainting_pipeline(self.weights, self.device, self.dtype, "progressive")
+            self._pipe = load_inpainting_pipeline(self.weights, self.device, self.dtype, "progressive",
+                                                  self.config.attention_slicing)
         return self._pipe
 
     def mixed_context(self, image, modal, region, generators, seed):
