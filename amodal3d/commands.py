@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
@@ -68,6 +69,23 @@ def objects(config: ObjectsConfig) -> int:
         print(f"{asset.name:16s} {asset.category:18s} {asset.source:8s} {faces:7d} faces "
               f"{'textured' if textured else 'untextured'}  {asset.path}")
     return 0
+
+
+def run_batch(config: RunConfig) -> int:
+    from amodal3d.batch import run_batch as run_photos
+
+    if config.input.image is not None or config.input.scene is not None:
+        raise UserError("give --images DIR or --image/--scene, not both")
+    if any((config.input.point, config.input.neg_point, config.input.box, config.input.mask)):
+        raise UserError("with --images, give prompts per photo in --prompts FILE (JSON or CSV)")
+    if config.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {config.workers}")
+    start = time.perf_counter()
+    rows = run_photos(config.images, config.prompts, config.out, config.settings, config.input, config.workers)
+    done = [r for r in rows if r["status"] == "done"]
+    print(f"{len(done)} of {len(rows)} photos done in {time.perf_counter() - start:.1f} s; summary: "
+          f"{config.out / 'summary.csv'}; page: {config.out / 'index.html'}")
+    return 0 if len(done) == len(rows) else 1
 
 
 # ---------------------------------------------------------------------------------------------------------------- eval
@@ -160,6 +178,8 @@ def run(config: RunConfig) -> int:
     from amodal3d.run import run as run_job
 
     settings = config.settings
+    if config.images is not None:
+        return run_batch(config)
     check_output(config.out, "run", [*config.input.paths(), settings.completion_config.segmenter.sam_checkpoint],
                  config.overwrite)
     given = config.input.load()

@@ -70,6 +70,14 @@ class RunConfig:
     settings: Annotated[RunSettings, _Own] = field(default_factory=RunSettings)
     overwrite: bool = False
     """Replace an earlier run in --out (atomically; nothing else is ever replaced)."""
+    images: Path | None = None
+    """A folder of photos instead of --image: one run per photo into OUT/<stem>/, OUT/summary.csv and OUT/index.html
+    (rerun to resume: finished photos are skipped)."""
+    prompts: Path | None = None
+    """With --images: prompts per photo (JSON or CSV, see amodal3d/batch.py); a photo without one gets the largest
+    salient object (a box 5% in from the border)."""
+    workers: int = 1
+    """With --images: photos run at a time, each in its own process."""
 
 
 @dataclass
@@ -164,7 +172,7 @@ def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | No
         info = {"version": 1, **(source or {}), "scene": None if scene is None else str(scene),
                 "settings": to_dict(settings), "completion_method": done.method,
                 "recon_method": result.info.get("method"), "segmenter": done.segmenter,
-                "samples": len(done.samples), "faces": int(len(result.mesh.faces)), "timings": timings,
+                "samples": len(done.samples), "faces": len(result.mesh.faces), "timings": timings,
                 "metrics": metrics}
         write_json(tmp / "run.json", info)
         if config is not None:

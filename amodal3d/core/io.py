@@ -204,6 +204,14 @@ def _to_rgba(img) -> np.ndarray:
     return np.asarray(img.convert("RGBA"), np.float32) / 255.0
 
 
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a photo as shown (EXIF orientation applied), read from its header only."""
+    with _opened(Path(path), "image") as img:
+        w, h = img.size
+        orientation = img.getexif().get(0x0112, 1)
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
 def load_image(path: Path, max_side: int | None = None, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     """Read a user's photo: EXIF orientation applied, 16-bit / palette / grey / CMYK converted, downscaled while
     decoding so its longer side is at most ``max_side`` (None keeps it). UserError (one line) for a missing,
