@@ -236,7 +236,7 @@ def reconstruct(config: ReconstructConfig) -> int:
     source = {"completion": str(config.completion_dir)} if config.completion_dir else {"image": str(config.image)}
     write_reconstruction(result, config.out, {**source, "scene": None if config.scene is None else str(config.scene),
                                               "elevation_deg": inputs.elevation_deg}, overwrite=config.overwrite,
-                         config=config_record("reconstruct", config))
+                         config=config_record("reconstruct", config), ground=config.recon_config.ground)
     print(f"{config.out}: {result.info.get('method')} mesh, {len(result.mesh.faces)} faces, "
           f"{result.info.get('seconds', 0.0):.2f} s")
     return 0

@@ -147,7 +147,8 @@ def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | No
         inputs = make_inputs(whole_view(done.samples[0], done.amodal_mask), scene, settings.recon_config.elevation)
         result = reconstruct(inputs, settings.recon, settings.recon_config, seed=settings.seed)
         write_reconstruction(result, tmp / "reconstruction",
-                             {**(source or {}), "completion": "completion", "elevation_deg": inputs.elevation_deg})
+                             {**(source or {}), "completion": "completion", "elevation_deg": inputs.elevation_deg},
+                             ground=settings.recon_config.ground)
         shutil.copyfile(tmp / "reconstruction" / "mesh.glb", tmp / "mesh.glb")
         timings["reconstruction"] = time.perf_counter() - start
 

@@ -38,6 +38,10 @@ class ReconConfig:
 
     elevation: Annotated[float | None, _Own] = None
     """Input view elevation in degrees (default: the scene's, else 0)."""
+    ground: Annotated[bool, _Own] = False
+    """Write the mesh files with the object's base on the ground plane z = 0 (+Z up), for modelling tools; off, they
+    stay in the benchmark frame (object centred at the origin) that eval and bench score. recon.json records the
+    shift. Scores printed by run --scene are always taken in the benchmark frame."""
     backends: Annotated[ReconBackends, _Own] = field(default_factory=ReconBackends)
     low_memory: Annotated[bool, tyro.conf.Suppress] = False
     """Each backend in its smallest-memory mode (set by --low-memory of run and bench)."""

@@ -159,3 +159,16 @@ def test_forced_variants_take_the_prior_flags():
     config.backends.prior.faces = 1234
     options = config.backend("revolution")
     assert options.faces == 1234 and options.prior == "auto"  # the variant's own choice still wins when it runs
+
+
+def test_ground_placement_moves_the_files_not_the_scored_mesh(shapes, tmp_path):
+    result = reconstruct(ReconInput(view_of(shapes["box"]), 20.0), "prior", options=FAST)
+    before = result.mesh.bounds.copy()
+    folder = write_reconstruction(result, tmp_path / "g", ground=True)
+    placed = trimesh.load(folder / "mesh.ply")
+    info = json.loads((folder / "recon.json").read_text())
+    assert info["frame"] == "ground" and placed.bounds[0][2] == pytest.approx(0.0, abs=1e-6)
+    np.testing.assert_allclose(placed.bounds[0] - info["translation_from_benchmark_frame"], before[0], atol=1e-6)
+    np.testing.assert_allclose(result.mesh.bounds, before)  # the in-memory mesh (what run --scene scores) is untouched
+    plain = json.loads((write_reconstruction(result, tmp_path / "f") / "recon.json").read_text())
+    assert plain["frame"] == "benchmark" and plain["translation_from_benchmark_frame"] == [0.0, 0.0, 0.0]

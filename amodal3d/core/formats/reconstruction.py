@@ -152,16 +152,29 @@ def read_multiview(folder: Path) -> MultiView:
     return MultiView(cameras, images, masks, source)
 
 
+def ground_shift(mesh) -> np.ndarray:
+    """The translation that sets the mesh's base on the ground plane z = 0 (+Z up), its centre above the origin."""
+    lo, hi = np.asarray(mesh.bounds)
+    return np.array([-(lo[0] + hi[0]) / 2, -(lo[1] + hi[1]) / 2, -lo[2]])
+
+
 def write_reconstruction(result, out: Path, meta: dict | None = None, overwrite: bool = False,
-                         config: dict | None = None) -> Path:
+                         config: dict | None = None, ground: bool = False) -> Path:
     """mesh.glb / mesh.obj / mesh.ply, recon.json, and views/ with transforms.json and meta_data.json if any
     (written whole, atomically; an earlier reconstruction folder is replaced only with ``overwrite``). ``config``:
-    the command's config record, saved as config.json."""
+    the command's config record, saved as config.json. ``ground``: the files (meshes and cameras) moved so the object
+    stands on z = 0 instead of the benchmark frame's centring (recon.json says by how much)."""
     start = time.perf_counter()
+    shift = ground_shift(result.mesh) if ground else np.zeros(3)
+    mesh = result.mesh.copy() if ground else result.mesh
+    if ground:
+        mesh.apply_translation(shift)
     with atomic_dir(Path(out), "reconstruct", replace=overwrite) as tmp:
-        write_meshes(result.mesh, tmp)
-        info = {"version": 1, **(meta or {}), **result.info, "vertices": len(result.mesh.vertices),
-                "faces": len(result.mesh.faces), "watertight": is_closed(result.mesh)}
+        write_meshes(mesh, tmp)
+        info = {"version": 1, **(meta or {}), **result.info, "vertices": len(mesh.vertices),
+                "faces": len(mesh.faces), "watertight": is_closed(mesh),
+                "frame": "ground" if ground else "benchmark",
+                "translation_from_benchmark_frame": [round(float(v), 6) for v in shift]}
         if result.views:
             (tmp / "views").mkdir()
             images, masks = [], []
@@ -172,7 +185,9 @@ def write_reconstruction(result, out: Path, meta: dict | None = None, overwrite:
                 write_png(tmp / "views" / f"{i:03d}_mask.png", np.repeat(view.mask[..., None], 3, axis=2))
                 images.append(f"views/{i:03d}.png")
                 masks.append(f"views/{i:03d}_mask.png")
-            cams = [v.camera for v in result.views]
+            moved = np.eye(4)
+            moved[:3, 3] = shift
+            cams = [Camera(v.camera.K, moved @ v.camera.c2w, v.camera.width, v.camera.height) for v in result.views]
             # no mask_path: nerfstudio samples rays only where a mask is non-zero, so an object mask would leave
             # the background unsupervised (floaters); SDFStudio uses its foreground mask as a loss target
             write_json(tmp / "transforms.json", nerfstudio_transforms(cams, images))
