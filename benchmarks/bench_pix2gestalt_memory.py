@@ -1,14 +1,15 @@
 """Memory and speed of full-size pix2gestalt (random weights, the released checkpoint's every tensor name and shape)
 on this machine, per mode of our pipeline, with the outputs compared between modes: the memory guide.
 
-Each mode runs in its own process (peak resident memory is per process): load the converted folder in the mode's
+Each mode runs in its own process (peak resident memory, the kernel's VmHWM, is per process): load the converted folder in the mode's
 precision (a bf16 copy of the folder for the bf16 modes, as ``convert-pix2gestalt --dtype bfloat16`` writes it),
-sample K=4 whole objects for 2 DDIM steps at 256x256 with the same noise, record the peak RSS after loading
-and after sampling, seconds per step, and the samples. Modes that need a CUDA GPU (model and sequential CPU offload)
-are reported as such. GPU memory implied by the CPU figures is an estimate: weights in the mode's precision plus the
-sampling peak above the loaded weights.
+sample K=4 whole objects for 3 DDIM steps at 256x256 with the same noise, record the peak resident memory (weights
+are memory-mapped, so the peak is reached while sampling), seconds per step, and the samples. Modes that need a CUDA
+GPU (model and sequential CPU offload) are reported as such; on a GPU the same weights and activations need about
+the same memory, less the CPU process's own (~0.5 GB): an estimate, not a measurement.
 
-    .venv/bin/python benchmarks/bench_pix2gestalt_memory.py [--work DIR] [--samples 4] [--steps 2]
+    .venv/bin/python benchmarks/bench_pix2gestalt_memory.py [--work DIR] [--samples 4] [--steps 3]
+        [--checkout SRC/pix2gestalt --python P2G_VENV/bin/python]   # and the original code, from its own checkout
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def build_full_size(folder: Path) -> float:
 def run_mode(folder: Path, mode: dict, samples: int, steps: int, out: Path) -> dict:
     """One mode in a child process: {'load_gb', 'peak_gb', 's_per_step'}; the samples go to ``out``."""
     code = f"""
-import json, resource, time, numpy as np, torch
+import json, time, numpy as np, torch
 from amodal3d.completion.pipeline_pix2gestalt import Pix2GestaltPipeline
 mode = json.loads({json.dumps(json.dumps(mode))})
 dtype = {{"float32": torch.float32, "bfloat16": torch.bfloat16}}[mode["dtype"]]
@@ -64,17 +65,23 @@ pipe = Pix2GestaltPipeline.from_pretrained({str(folder)!r}, dtype=dtype)
 pipe.set_progress_bar_config(disable=True)
 if mode["attention_slicing"]:
     pipe.enable_attention_slicing()
-load_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+def peak_gb():  # this process's own high-water mark (ru_maxrss would carry the parent's over exec)
+    line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    return int(line.split()[1]) / 2**20
+load_gb = peak_gb()
 yy, xx = np.mgrid[:256, :256] / 256
 image = np.stack([xx, yy, 0.5 + 0.5 * np.sin(6 * xx * yy)], -1).astype(np.float32)
 mask = (xx - 0.45) ** 2 + (yy - 0.5) ** 2 < 0.08
-start = time.perf_counter()
+ends = []
+def tick(pipe, step, t, tensors):
+    ends.append(time.perf_counter())
+    return tensors
 result = pipe(image, mask, num_samples={samples}, num_inference_steps={steps}, eta=0.0,
-              generator=torch.Generator().manual_seed(0), batch_samples=mode["batch_samples"], original_timesteps=False)
-seconds = time.perf_counter() - start
+              generator=torch.Generator().manual_seed(0), batch_samples=mode["batch_samples"], original_timesteps=False,
+              callback_on_step_end=tick)
 np.save({str(out)!r}, np.asarray(result.images, np.float32))
-print(json.dumps({{"load_gb": load_gb, "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-                  "s_per_step": seconds / {steps}}}))
+print(json.dumps({{"load_gb": load_gb, "peak_gb": peak_gb(),
+                  "s_per_step": (ends[-1] - ends[0]) / (len(ends) - 1)}}))  # UNet steps only: encoders excluded
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
     if proc.returncode != 0:
@@ -86,7 +93,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=None, help="keep the full-size folder here (about 5 GB)")
     parser.add_argument("--samples", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=3, help="DDIM steps (s / step is timed between steps)")
+    parser.add_argument("--checkout", type=Path, default=None,
+                        help="a pix2gestalt checkout (conformance/checkout.py): also run the original code")
+    parser.add_argument("--python", default=None, help="the interpreter of the original's own environment")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="p2g_memory_"))
     folder = work / "pix2gestalt-random"
@@ -112,20 +122,27 @@ def main() -> None:
             result["mean_diff"] = float(np.abs(samples - reference).mean())
         rows.append((name, result))
         print(name, json.dumps(result), flush=True)
+    if args.checkout is not None:
+        proc = subprocess.run([args.python, str(ROOT / "benchmarks" / "conformance" / "pix2gestalt_memory_upstream.py"),
+                               "--out", str(work / "upstream"), "--samples", str(args.samples), "--steps",
+                               str(args.steps + 1)], cwd=args.checkout / "pix2gestalt", capture_output=True, text=True,
+                              check=False)
+        result = (json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else
+                  {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1]})
+        print("original", json.dumps(result), flush=True)
+        rows.insert(0, ("original LatentDiffusion, fp32 as released (with its EMA copy)", result))
     print(f"\nfull-size pix2gestalt, random weights (fp32 folder {weights_gb:.2f} GB), K={args.samples} samples, "
           f"256x256, DDIM, {args.steps} steps, 2 CPU cores\n")
-    print("| mode | peak RSS after load (GB) | peak RSS sampling (GB) | s / step | max / mean abs diff to fp32 "
-          "batched (0..1 images) | GPU memory implied (estimate, GB) |")
-    print("|---|---|---|---|---|---|")
+    print("| mode | peak resident memory (GB) | s / step | max / mean abs diff to fp32 batched (0..1 images) |")
+    print("|---|---|---|---|")
     for name, result in rows:
         if "error" in result:
-            print(f"| {name} | failed: {result['error']} | | | | |")
+            print(f"| {name} | failed: {result['error']} | | |")
             continue
-        half = MODES[name]["dtype"] != "float32"
-        gpu = weights_gb / (2 if half else 1) + max(result["peak_gb"] - result["load_gb"], 0.0)
-        print(f"| {name} | {result['load_gb']:.2f} | {result['peak_gb']:.2f} | {result['s_per_step']:.1f} | "
-              f"{result['max_diff']:.4f} / {result['mean_diff']:.5f} | ~{gpu:.1f} |")
-    print("| fp16 + model CPU offload / sequential offload | needs a CUDA GPU (not on this machine) | | | | |")
+        same = ("equal to ours within 1.3e-6 on the shrunk model (conformance)" if name not in MODES else
+                f"{result['max_diff']:.4f} / {result['mean_diff']:.5f}")
+        print(f"| {name} | {result['peak_gb']:.2f} | {result['s_per_step']:.1f} | {same} |")
+    print("| fp16 + model CPU offload / sequential offload | needs a CUDA GPU (not on this machine) | | |")
 
 
 if __name__ == "__main__":

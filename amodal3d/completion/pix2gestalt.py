@@ -58,15 +58,14 @@ class Pix2GestaltConfig:
     """DDIM on the original sampler's timesteps (stride 1000 // steps, the noisiest dropped: 200 asked, 199 run)."""
 
     def low_memory(self):
-        """These options in the device's smallest-memory mode (``--low-memory``): half precision, attention
-        slices, one UNet call per sample and guidance branch, model offload on a CUDA GPU."""
+        """These options in the device's smallest-memory mode (``--low-memory``; see ``low_memory_mode``)."""
         import dataclasses
 
         from amodal3d.completion.diffusion import low_memory_mode
 
         mode = low_memory_mode(self.device)
-        return dataclasses.replace(self, dtype=mode["dtype"], attention_slicing=True, batch_samples=False,
-                                   offload=mode.get("offload", self.offload))
+        return dataclasses.replace(self, dtype=mode["dtype"], attention_slicing=mode["attention_slicing"],
+                                   batch_samples=mode["batch_samples"], offload=mode.get("offload", self.offload))
 
 
 def resolve_weights(weights: str) -> str | Path:
