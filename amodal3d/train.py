@@ -63,6 +63,10 @@ class TrainConfig:
     """What the UNet predicts (default: 'sample' for tiny, the loaded model's own otherwise)."""
     flip: bool = True
     """Mirror half of each batch left-right."""
+    colour_jitter: float = 0.0
+    """Colour and lighting augmentation: per pair, brightness, contrast and saturation scaled by up to this
+    fraction and a per-channel tint of up to half of it, the same on the input and on the whole object (its white
+    background kept white)."""
 
 
 def tiny_model(resolution: int, width: int = 32, seed: int = 0, prediction: str = "sample"):
@@ -99,7 +103,7 @@ def framed_pairs(pairs: Path, resolution: int, context: float) -> dict:
     from amodal3d.data.pairs import load_pair, read_pairs
 
     rows = read_pairs(pairs)
-    out = {"occlusion": [], "whole": [], "visible": []}
+    out = {"occlusion": [], "whole": [], "visible": [], "whole_mask": []}
     for row in rows:
         pair = load_pair(row)
         if not pair.visible_mask.any():
@@ -108,10 +112,31 @@ def framed_pairs(pairs: Path, resolution: int, context: float) -> dict:
         out["occlusion"].append(frame.to_canvas(pair.occlusion, fill=1.0))
         out["whole"].append(frame.to_canvas(pair.whole, fill=1.0))
         out["visible"].append(frame.to_canvas(pair.visible_mask, fill=0, nearest=True)[..., None])
+        out["whole_mask"].append(frame.to_canvas(pair.whole_mask, fill=0, nearest=True)[..., None])
     if not out["occlusion"]:
         raise UserError(f"no usable pairs in {pairs}")
     return {k: (np.stack(v).transpose(0, 3, 1, 2).astype(np.float32) * 2 - 1).astype(np.float16)
             for k, v in out.items()}
+
+
+def jittered(batch: dict, strength: float, rng: np.random.Generator) -> dict:
+    """``batch`` (arrays in [-1, 1], (N, C, S, S)) with one random colour change per pair applied to the input and
+    to the whole object alike; the whole object's background stays white."""
+    n = len(batch["whole"])
+    gain = 1 + rng.uniform(-strength, strength, (n, 1, 1, 1))
+    contrast = 1 + rng.uniform(-strength, strength, (n, 1, 1, 1))
+    saturation = 1 + rng.uniform(-strength, strength, (n, 1, 1, 1))
+    tint = 1 + rng.uniform(-strength / 2, strength / 2, (n, 3, 1, 1))
+
+    def change(x):
+        x = (x + 1) / 2
+        grey = x.mean(axis=1, keepdims=True)
+        x = grey + (x - grey) * saturation
+        x = (x - 0.5) * contrast + 0.5
+        return np.clip(x * gain * tint, 0, 1) * 2 - 1
+
+    whole = np.where(batch["whole_mask"] > 0, change(batch["whole"]), 1.0)
+    return {**batch, "occlusion": change(batch["occlusion"]).astype(np.float32), "whole": whole.astype(np.float32)}
 
 
 class Trainer:
@@ -130,13 +155,16 @@ class Trainer:
             self.pipe = tiny_model(self.resolution, config.width, config.seed, config.prediction or "sample")
             trained = [self.pipe.unet, self.pipe.image_encoder, self.pipe.cc_projection]
         else:
-            self.resolution = config.resolution or RESOLUTION
-            self.pipe = Pix2GestaltPipeline.from_pretrained(config.model)
+            self.pipe = Pix2GestaltPipeline.from_pretrained(config.model).to(dtype=torch.float32)
+            self.resolution = config.resolution or (RESOLUTION if self.pipe.vae else self.pipe.canvas_size)
             if config.prediction:
                 self.pipe.scheduler.register_to_config(prediction_type=config.prediction)
-            for frozen in (self.pipe.vae, self.pipe.image_encoder):
-                frozen.requires_grad_(False)
             trained = [self.pipe.unet, self.pipe.cc_projection]
+            if self.pipe.vae is None:  # a pixel-space model (e.g. gestalt-tiny) trains its image tower too
+                trained.append(self.pipe.image_encoder)
+            else:
+                for frozen in (self.pipe.vae, self.pipe.image_encoder):
+                    frozen.requires_grad_(False)
         if config.gradient_checkpointing:
             self.pipe.unet.enable_gradient_checkpointing()
         self.pipe.to(self.accelerator.device)
@@ -167,8 +195,10 @@ class Trainer:
         device = self.accelerator.device
         flip = rng.random(len(index)) < (0.5 if self.config.flip else 0.0)
         batch = {k: v[index] for k, v in self.data.items()}
-        pick = {k: torch.from_numpy(np.where(flip[:, None, None, None], v[..., ::-1], v).astype(np.float32)).to(device)
-                for k, v in batch.items()}
+        batch = {k: np.where(flip[:, None, None, None], v[..., ::-1], v).astype(np.float32) for k, v in batch.items()}
+        if self.config.colour_jitter > 0:
+            batch = jittered(batch, self.config.colour_jitter, rng)
+        pick = {k: torch.from_numpy(v).to(device) for k, v in batch.items() if k != "whole_mask"}
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         n = len(index)
         draw = torch.rand(n, generator=generator)
@@ -217,7 +247,7 @@ class Trainer:
             while self.step < steps:
                 start = time.perf_counter()
                 for module in (self.pipe.unet, self.pipe.image_encoder, self.pipe.cc_projection):
-                    module.train(module is not self.pipe.image_encoder or self.config.model == "tiny")
+                    module.train(module is not self.pipe.image_encoder or self.pipe.vae is None)
                 loss = self.loss(self.step)
                 self.optimizer.zero_grad()
                 self.accelerator.backward(loss)

@@ -177,3 +177,36 @@ def test_trained_model_completes_through_the_front_end(scene_pairs, tmp_path):
                       options={"weights": str(tmp_path / "run" / "model"), "steps": 3})
     assert len(result.samples) == 2 and result.samples[0].shape == (*pair.visible_mask.shape, 4)
     assert result.frame.size == 32  # the canvas the model was trained at
+
+
+def test_colour_jitter_changes_input_and_target_alike_and_keeps_the_white_background():
+    from amodal3d.train import jittered
+
+    rng = np.random.default_rng(0)
+    whole_mask = np.zeros((2, 1, 8, 8), np.float32) - 1
+    whole_mask[:, :, 2:6, 2:6] = 1
+    grey = np.full((2, 3, 8, 8), 0.2, np.float32)  # 0.6 on the 0..1 scale
+    batch = {"occlusion": grey.copy(), "whole": np.where(whole_mask > 0, grey, 1.0).astype(np.float32),
+             "visible": whole_mask.copy(), "whole_mask": whole_mask}
+    out = jittered(batch, 0.3, rng)
+    assert (out["whole"][:, :, 0, 0] == 1.0).all()  # background stays white
+    inside = out["whole"][:, :, 3, 3]
+    np.testing.assert_allclose(inside, out["occlusion"][:, :, 3, 3])  # same change on input and target
+    assert not np.allclose(inside, 0.2) and (out["visible"] == batch["visible"]).all()
+
+
+def test_a_trained_pixel_model_fine_tunes_with_its_image_tower(scene_pairs, tmp_path):
+    """`train --model OUT/model` continues a pixel-space model (gestalt-tiny's kind): every part trains, the image
+    tower included, at the model's own size; colour jitter on."""
+    import torch
+
+    Trainer(_config(scene_pairs, tmp_path / "base", steps=1)).train(log=lambda _: None)
+    config = _config(scene_pairs, tmp_path / "tuned", steps=2)
+    config.model, config.resolution, config.colour_jitter = str(tmp_path / "base" / "model"), None, 0.2
+    trainer = Trainer(config)
+    assert trainer.resolution == 32
+    before = {n: p.detach().clone() for n, p in trainer.pipe.image_encoder.named_parameters()}
+    losses = trainer.train(log=lambda _: None)
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    changed = [n for n, p in trainer.pipe.image_encoder.named_parameters() if not torch.equal(p, before[n])]
+    assert changed

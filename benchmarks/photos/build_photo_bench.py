@@ -192,6 +192,26 @@ def paste(target: Photo, occluder: Photo, rng: np.random.Generator) -> tuple[np.
     return None
 
 
+def training_pairs(photos: list[Photo], per_photo: int, rng: np.random.Generator):
+    """Whole/part training pairs (pix2gestalt's layout) from the dev split only: each dev target hidden ``per_photo``
+    times by other dev cut-outs; the whole object is the photo's own pixels on white. Held-out photos never enter."""
+    from amodal3d.data.pairs import Pair
+
+    pool = [p for p in photos if SPLIT[p.dataset] == "dev" and is_target(p)]
+    for target in pool:
+        photo_id = target.name.rstrip("ab")
+        others = [p for p in pool if p.key != target.key and p.name.rstrip("ab") != photo_id]
+        for _ in range(per_photo):
+            pasted = paste(target, others[rng.integers(len(others))], rng)
+            if pasted is None:
+                continue
+            image, occluder_mask = pasted
+            whole = np.where(target.mask[..., None], target.image, 255).astype(np.float32) / 255
+            yield Pair(image.astype(np.float32) / 255, whole, target.mask, target.mask & ~occluder_mask,
+                       {"dataset": target.dataset, "photo": target.name,
+                        "occlusion_ratio": float((occluder_mask & target.mask).sum() / target.mask.sum())})
+
+
 def interior_points(mask: np.ndarray, count: int) -> list[list[float]]:
     """``count`` clicks a careful user would give: the most interior point of the mask, then the most interior
     point away from the clicks so far (distance transform, clicks' neighbourhoods removed)."""
@@ -218,12 +238,23 @@ def main() -> None:
     parser.add_argument("--mirrors", type=Path, default=Path("/work/.mirror"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-per-dataset", type=int, default=120)
+    parser.add_argument("--pairs", action="store_true",
+                        help="write training pairs (amodal3d train --pairs OUT) from the dev split instead of cases")
+    parser.add_argument("--per-photo", type=int, default=8, help="with --pairs: occluded variants per dev photo")
     args = parser.parse_args()
     if args.out.exists() and any(args.out.iterdir()):
         raise SystemExit(f"{args.out}: exists and is not empty")
     with tempfile.TemporaryDirectory() as work:
         photos = load_photos(args.mirrors, Path(work))
     rng = np.random.default_rng(args.seed)
+    if args.pairs:
+        from amodal3d.data.pairs import write_pairs
+
+        count = write_pairs(training_pairs(photos, args.per_photo, rng), args.out, overwrite=False,
+                            config={"builder": "build_photo_bench.py --pairs", "seed": args.seed,
+                                    "per_photo": args.per_photo, "split": "dev"})
+        print(f"{count} training pairs from dev photos in {args.out}")
+        return
     counts: dict[str, int] = {}
     for split in ("dev", "heldout"):
         pool = [p for p in photos if SPLIT[p.dataset] == split and is_target(p)]
