@@ -156,7 +156,11 @@ class PriorReconstructor:
         found = candidates(mask, camera, config.resolution, AUTO_CANDIDATES if wanted == "auto" else (wanted,))
         chosen = choose(found, config) if wanted == "auto" else wanted
         candidate = found[chosen]
-        mesh = candidate.surface()
+        try:
+            mesh = candidate.surface()
+        except ValueError:  # a forced prior this silhouette does not allow at all (e.g. revolution of an L)
+            raise UserError(f"the {chosen} prior leaves nothing of this silhouette (fit {candidate.fit:.2f}); use "
+                            "--prior.prior auto") from None
         image = extend_colours(view.rgba[..., :3], mask)
 
         def colour_at(points, normals):

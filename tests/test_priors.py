@@ -172,3 +172,13 @@ def test_ground_placement_moves_the_files_not_the_scored_mesh(shapes, tmp_path):
     np.testing.assert_allclose(result.mesh.bounds, before)  # the in-memory mesh (what run --scene scores) is untouched
     plain = json.loads((write_reconstruction(result, tmp_path / "f") / "recon.json").read_text())
     assert plain["frame"] == "benchmark" and plain["translation_from_benchmark_frame"] == [0.0, 0.0, 0.0]
+
+
+def test_a_forced_prior_the_silhouette_does_not_allow_is_one_line():
+    from amodal3d.core.errors import UserError
+
+    camera = orbit_camera(0.0, 0.0, 2.0, np.array([[300.0, 0, 96], [0, 300.0, 96], [0, 0, 1]]), 192, 192)
+    rgba = np.zeros((192, 192, 4), np.float32)
+    rgba[40:150, 10:30, 3] = 1  # a thin bar far off the axis: no ring around the axis fits inside it
+    with pytest.raises(UserError, match="revolution prior leaves nothing"):
+        reconstruct(ReconInput(View(rgba, camera), 0.0), "prior", options={**FAST, "prior": "revolution"})
