@@ -97,7 +97,7 @@ def silhouette_iou(occupancy: np.ndarray, mask: np.ndarray, camera: Camera) -> f
 def turned_to_camera(points: np.ndarray, normals: np.ndarray, camera: Camera) -> tuple[np.ndarray, np.ndarray]:
     """Each point (and its normal) rotated about the vertical axis to the camera's azimuth: on a surface of
     revolution, the place on the same ring that faces the camera most squarely."""
-    turn = np.arctan2(camera.center[1], camera.center[0]) - np.arctan2(points[:, 1], points[:, 0])
+    turn = np.radians(camera.angles()[0]) - np.arctan2(points[:, 1], points[:, 0])
     c, s = np.cos(turn), np.sin(turn)
 
     def rotate(v):
