@@ -95,12 +95,10 @@ def run_one(image: str, entry: dict | None, out: str, settings, base_input, prom
     try:
         input_config = input_for(image, entry, base_input, Path(prompts_dir) if prompts_dir else None)
         given = input_config.load()
-        run_job(given.image, given.prompt, target, settings, None, given.source, occluder=given.occluder,
-                original_size=given.original_size,
-                config=config_record("run", RunConfig(out=target, input=input_config, settings=settings)))
-        info = json.loads((target / "run.json").read_text())
-        recon = json.loads((target / "reconstruction" / "recon.json").read_text())
-        row.update(status="done", faces=info.get("faces"), prior=recon.get("prior"))
+        done = run_job(given.image, given.prompt, target, settings, None, given.source, occluder=given.occluder,
+                       original_size=given.original_size,
+                       config=config_record("run", RunConfig(out=target, input=input_config, settings=settings)))
+        row.update(status="done", faces=done.info["faces"], prior=done.recon_info.get("prior"))
     except UserError as exc:
         row.update(status="failed", message=str(exc))
     row["seconds"] = round(time.perf_counter() - start, 2)

@@ -525,11 +525,12 @@ def weights(config: WeightsConfig) -> int:
     if not config.name:
         raise UserError("weights download needs a NAME (see amodal3d weights list)")
     entry = hub.find(config.name)
-    paths = hub.fetch(entry.name, accept_licence=config.accept_licence)
-    if entry.name.startswith("pix2gestalt"):
+    if entry.name.startswith("pix2gestalt"):  # downloaded and converted: the folder --pix2gestalt.weights takes
         from amodal3d.completion.pix2gestalt import converted_weights
 
         paths = [converted_weights(entry.name, accept_licence=config.accept_licence)]
+    else:
+        paths = hub.fetch(entry.name, accept_licence=config.accept_licence)
     for path in paths:
         print(path)
     if entry.flags:

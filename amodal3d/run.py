@@ -86,6 +86,10 @@ class RunResult:
     mesh: Path
     timings: dict = field(default_factory=dict)
     metrics: dict | None = None
+    info: dict = field(default_factory=dict)
+    """What run.json holds (methods, faces, timings, metrics)."""
+    recon_info: dict = field(default_factory=dict)
+    """The reconstruction backend's own record (recon.json's, e.g. the shape prior chosen)."""
 
 
 def preview_cameras(inputs) -> list:
@@ -179,7 +183,7 @@ def run(image: np.ndarray, prompt: Prompt, out: Path, settings: RunSettings | No
         if config is not None:
             write_json(tmp / CONFIG_JSON, config)
         (tmp / "index.html").write_text(index_html(info, len(done.samples), previews), encoding="utf-8")
-    return RunResult(out, out / "mesh.glb", timings, metrics)
+    return RunResult(out, out / "mesh.glb", timings, metrics, info, result.info)
 
 
 def index_html(info: dict, samples: int, previews: list[str]) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from amodal3d.core.optional import require
+from recon.volume import largest_part
 
 ColourFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -27,9 +28,7 @@ def decimate(mesh, faces: int):
     vertices, triangles = fast_simplification.simplify(np.asarray(mesh.vertices, np.float32),
                                                        np.asarray(mesh.faces, np.int32),
                                                        target_reduction=1 - faces / len(mesh.faces))
-    simplified = trimesh.Trimesh(vertices, triangles, process=True)
-    parts = simplified.split(only_watertight=False)
-    return max(parts, key=lambda m: len(m.faces)) if len(parts) > 1 else simplified
+    return largest_part(trimesh.Trimesh(vertices, triangles, process=True))
 
 
 def texel_surface(uv: np.ndarray, faces: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -99,16 +99,22 @@ def candidates(mask: np.ndarray, camera, resolution: int, which: tuple[str, ...]
         size, yaw, fit = fit_cuboid(mask, camera)
         out["extrusion"] = Candidate("extrusion", None, box_group(yaw), fit, float(np.degrees(yaw)),
                                      [round(float(v), 4) for v in size], cuboid_mesh(size, yaw))
+    inflated = {}  # the input view's inflation per resolution, shared by the mirror search and the fallback
+
+    def inflation(res):
+        if res not in inflated:
+            inflated[res] = inflated_occupancy(mask, camera, res)
+        return inflated[res]
+
     if "mirror" in which:
         def mirrored(phi, res):
-            image = moved(camera, mirror_group(phi)[1])
-            return inflated_occupancy(mask, camera, res) & inflated_occupancy(mask, image, res)
+            return inflation(res) & inflated_occupancy(mask, moved(camera, mirror_group(phi)[1]), res)
         phi, _, _ = plane_search(mask, camera, mirrored)
         occupancy = mirrored(phi, resolution)
         out["mirror"] = Candidate("mirror", occupancy, mirror_group(phi), silhouette_iou(occupancy, mask, camera),
                                   float(np.degrees(phi)))
     if "inflate" in which:
-        occupancy = inflated_occupancy(mask, camera, resolution)
+        occupancy = inflation(resolution)
         out["inflate"] = Candidate("inflate", occupancy, [np.eye(4)], silhouette_iou(occupancy, mask, camera))
     return out
 

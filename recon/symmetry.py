@@ -167,19 +167,15 @@ def fit_cuboid(mask: np.ndarray, camera: Camera) -> tuple[np.ndarray, float, flo
     target = cv2.convexHull(np.concatenate(contours)).reshape(-1, 2).astype(np.float32) + 0.5
     target_area = cv2.contourArea(target)
 
-    fixed = Camera(camera.K, camera.c2w, camera.width, camera.height)
-    w2c = fixed.w2c
-
     def overlaps(sizes, yaw):
-        """IoU of each box's projected hull with the mask's hull, for (N, 3) sizes at one turn."""
-        corners = cuboid_corners(sizes[:, None, :], yaw).reshape(-1, 3)
-        cam = corners @ w2c[:3, :3].T + w2c[:3, 3]
-        z = np.maximum(cam[:, 2:], 1e-6)
-        uv = (cam[:, :2] / z) @ fixed.K[:2, :2].T + fixed.K[:2, 2]
+        """IoU of each box's projected hull with the mask's hull, for (N, 3) sizes at one turn (0 for a box reaching
+        behind the camera)."""
+        uv, z = camera.project(cuboid_corners(sizes[:, None, :], yaw).reshape(-1, 3))
         uv = uv.reshape(len(sizes), 8, 2).astype(np.float32)
+        behind = (z.reshape(len(sizes), 8) <= 1e-6).any(axis=1)
         out = np.zeros(len(sizes))
-        for i, corners_uv in enumerate(uv):
-            hull = cv2.convexHull(corners_uv)
+        for i in np.flatnonzero(~behind):
+            hull = cv2.convexHull(uv[i])
             inter, _ = cv2.intersectConvexConvex(hull, target)
             out[i] = inter / (cv2.contourArea(hull) + target_area - inter + 1e-9)
         return out

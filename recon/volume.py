@@ -49,6 +49,12 @@ def surface_from_sdf(sdf: np.ndarray, bound: float = GRID_BOUND):
     return _marching_cubes(field, 0.0, bound, sdf.shape[0])
 
 
+def largest_part(mesh):
+    """The connected part of ``mesh`` with the most faces (the mesh itself when it is one piece)."""
+    parts = mesh.split(only_watertight=False)
+    return max(parts, key=lambda m: len(m.faces)) if len(parts) > 1 else mesh
+
+
 def _marching_cubes(field: np.ndarray, level: float, bound: float, resolution: int):
     """Marching cubes of a padded field (inside above ``level``) over the grid's cube."""
     import trimesh
@@ -59,10 +65,7 @@ def _marching_cubes(field: np.ndarray, level: float, bound: float, resolution: i
     spacing = 2 * bound / resolution
     verts, faces, _, _ = marching_cubes(field, level=level, spacing=(spacing,) * 3)
     verts = verts - bound - spacing / 2  # undo the padding, voxel centres at -bound + (i + 0.5) * spacing
-    mesh = trimesh.Trimesh(verts, faces[:, ::-1], process=True)  # outward normals
-    parts = mesh.split(only_watertight=False)
-    if len(parts) > 1:
-        mesh = max(parts, key=lambda m: len(m.faces))
+    mesh = largest_part(trimesh.Trimesh(verts, faces[:, ::-1], process=True))  # outward normals
     if mesh.volume < 0:
         mesh.invert()
     return mesh

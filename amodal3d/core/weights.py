@@ -10,10 +10,10 @@ the first download. Offline, the error names the URL and the local path to put t
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from amodal3d.core.download import download
+from amodal3d.core.download import check_digest, download
 from amodal3d.core.errors import UserError
 from amodal3d.core.optional import require
 
@@ -45,7 +45,7 @@ class Weights:
     non_commercial: bool = False
     aliases: tuple[str, ...] = ()
     note: str = ""
-    flags: tuple[str, ...] = field(default=())
+    flags: tuple[str, ...] = ()
     """How to use it once downloaded (``{path}``: the first file's local path)."""
 
 
@@ -176,8 +176,6 @@ def _hub_get(remote: Remote, offline: bool) -> Path | None:
             return None
         raise UserError(f"cannot download {remote.label} from {endpoint}: {_first_line(exc)}") from None
     if remote.sha256 and remote.filename:
-        from amodal3d.core.download import check_digest
-
         check_digest(path, remote.sha256, remote.label)
     return path
 
