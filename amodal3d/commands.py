@@ -431,16 +431,19 @@ class MakePairsConfig:
     (total occlusion kept in --occlusion)."""
     overwrite: bool = False
     """Replace an earlier pairs folder in --out (atomically; nothing else is ever replaced)."""
+    backgrounds: Path | None = None
+    """Folder of real photos (.jpg/.png): each rendered scene's background becomes a random crop of one
+    (sim-to-real; the target and its occluders keep their rendered pixels)."""
 
 
 def make_pairs(config: MakePairsConfig) -> int:
     from amodal3d.data.pairs import make_pairs as build
 
-    check_output(config.out, "make-pairs", [config.scenes, config.coco, config.images, config.depth],
-                 config.overwrite)
+    check_output(config.out, "make-pairs", [config.scenes, config.coco, config.images, config.depth,
+                                            config.backgrounds], config.overwrite)
     count = build(config.out, config.scenes, config.coco, config.images, config.depth, config.depth_kind,
                   config.seed, config.occlusion, config.pasted, overwrite=config.overwrite,
-                  config=config_record("make-pairs", config))
+                  config=config_record("make-pairs", config), backgrounds=config.backgrounds)
     print(f"{config.out}: {count} pairs")
     return 0
 

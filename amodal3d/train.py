@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -35,8 +36,8 @@ class TrainConfig:
     Resumes from OUT/checkpoint; the trained model lands in OUT/model (use it with --gestalt-tiny.weights OUT/model
     or --pix2gestalt.weights OUT/model)."""
 
-    pairs: Path
-    """A pairs folder (amodal3d make-pairs)."""
+    pairs: tuple[Path, ...]
+    """Pairs folders (amodal3d make-pairs), used together (e.g. real-photo pairs and rendered ones)."""
     out: Path
     """Training folder: checkpoint/, model/, loss.jsonl, train.json, config.json (resumable)."""
     model: str = "tiny"
@@ -68,6 +69,10 @@ class TrainConfig:
     fraction and a per-channel tint of up to half of it, the same on the input and on the whole object (its white
     background kept white)."""
 
+    def __post_init__(self):
+        if isinstance(self.pairs, (str, Path)):
+            self.pairs = (Path(self.pairs),)
+
 
 def tiny_model(resolution: int, width: int = 32, seed: int = 0, prediction: str = "sample"):
     """A pixel-space Pix2GestaltPipeline from config: UNet in 9 (noisy RGB + image + mask), out 3; four levels of one
@@ -79,7 +84,10 @@ def tiny_model(resolution: int, width: int = 32, seed: int = 0, prediction: str 
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     from amodal3d.completion.cc_projection import CCProjection
-    from amodal3d.completion.pipeline_pix2gestalt import SCHEDULER_CONFIG, Pix2GestaltPipeline
+    from amodal3d.completion.pipeline_pix2gestalt import (
+        SCHEDULER_CONFIG,
+        Pix2GestaltPipeline,
+    )
 
     torch.manual_seed(seed)
     dim = 2 * width
@@ -96,13 +104,14 @@ def tiny_model(resolution: int, width: int = 32, seed: int = 0, prediction: str 
                                scheduler=DDIMScheduler(**{**SCHEDULER_CONFIG, "prediction_type": prediction}))
 
 
-def framed_pairs(pairs: Path, resolution: int, context: float) -> dict:
+def framed_pairs(pairs: Path | Sequence[Path], resolution: int, context: float) -> dict:
     """All pairs on the front end's canvas: occlusion, whole (on white) as float16 (N, 3, S, S) in [-1, 1], visible
     mask as (N, 1, S, S) in {-1, 1}."""
     from amodal3d.core.framing import Frame
     from amodal3d.data.pairs import load_pair, read_pairs
 
-    rows = read_pairs(pairs)
+    folders = [pairs] if isinstance(pairs, (str, Path)) else list(pairs)
+    rows = [row for folder in folders for row in read_pairs(folder)]
     out = {"occlusion": [], "whole": [], "visible": [], "whole_mask": []}
     for row in rows:
         pair = load_pair(row)
@@ -144,11 +153,14 @@ class Trainer:
         import torch
         from accelerate import Accelerator
 
-        from amodal3d.completion.pipeline_pix2gestalt import RESOLUTION, Pix2GestaltPipeline
+        from amodal3d.completion.pipeline_pix2gestalt import (
+            RESOLUTION,
+            Pix2GestaltPipeline,
+        )
 
         self.config = config
         given_model = config.model if config.model != "tiny" and Path(config.model).exists() else None
-        self.out = check_output(config.out, "train", [config.pairs, given_model], resume=True)
+        self.out = check_output(config.out, "train", [*config.pairs, given_model], resume=True)
         self.accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=not torch.cuda.is_available())
         if config.model == "tiny":
             self.resolution = config.resolution or 64

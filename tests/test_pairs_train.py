@@ -118,6 +118,31 @@ def test_pasted_variants_hide_more_of_the_visible_part_within_the_occlusion_rang
                                   (tmp_path / "again" / "occlusion" / r["file"]).read_bytes() for r in rows)
 
 
+def test_backgrounds_replace_only_what_is_neither_the_target_nor_an_occluder(scene_pairs, tmp_path):
+    from amodal3d.core.formats.scene import OCCLUDER_MASK, Scene
+
+    scenes = scene_pairs.parent / "scenes"
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    yy, xx = np.mgrid[:50, :80]
+    write_png(photos / "stripes.png", np.dstack([(xx % 10 < 5) * 0.8, yy / 50, np.full((50, 80), 0.3)]))
+    make_pairs(tmp_path / "bg", scenes=scenes, backgrounds=photos, seed=1)
+    plain = {row["scene"]: load_pair(row) for row in read_pairs(scene_pairs)}
+    for row in read_pairs(tmp_path / "bg"):
+        pair, source = load_pair(row), plain[row["scene"]]
+        foreground = source.visible_mask | Scene.open(scenes / row["scene"]).mask(OCCLUDER_MASK)
+        assert row["background"] is True
+        assert np.array_equal(pair.occlusion[foreground], source.occlusion[foreground])
+        assert np.abs(pair.occlusion[~foreground] - source.occlusion[~foreground]).mean() > 0.2  # white no more
+        assert np.array_equal(pair.whole, source.whole)  # the target stays on white
+    assert entrypoint(["make-pairs", "--out", str(tmp_path / "o"), "--scenes", str(scenes), "--backgrounds",
+                       str(tmp_path / "bg" / "whole_mask")]) == 0  # any folder of PNGs will do
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no background photos"):
+        make_pairs(tmp_path / "none", scenes=scenes, backgrounds=tmp_path / "empty")
+    assert not (tmp_path / "none").exists()
+
+
 def test_make_pairs_errors_are_one_line(tmp_path, capsys):
     assert entrypoint(["make-pairs", "--out", str(tmp_path / "o")]) == 2
     assert entrypoint(["make-pairs", "--out", str(tmp_path / "o"), "--scenes", str(tmp_path)]) == 2
@@ -127,6 +152,16 @@ def test_make_pairs_errors_are_one_line(tmp_path, capsys):
 def _config(pairs, out, **changes):
     return TrainConfig(pairs=pairs, out=out, resolution=32, batch_size=4, width=16, learning_rate=1e-3,
                        checkpoint_every=100, **changes)
+
+
+def test_training_reads_several_pairs_folders_together(scene_pairs, tmp_path):
+    from amodal3d.train import framed_pairs
+
+    one = framed_pairs(scene_pairs, 32, 1.0)
+    both = framed_pairs([scene_pairs, scene_pairs], 32, 1.0)
+    assert len(both["whole"]) == 2 * len(one["whole"])
+    config = _config([scene_pairs, scene_pairs], tmp_path / "run", steps=1)
+    assert config.pairs == [scene_pairs, scene_pairs] and _config(scene_pairs, tmp_path / "r").pairs == (scene_pairs,)
 
 
 def test_trainer_loss_decreases_over_a_few_steps(scene_pairs, tmp_path):

@@ -40,15 +40,54 @@ class Pair:
     source: dict = field(default_factory=dict)
 
 
-def pair_from_scene(folder: Path) -> Pair:
-    """The exact pair of a rendered scene folder."""
-    from amodal3d.core.formats.scene import AMODAL_MASK, INPUT, MODAL_MASK, WHOLE, Scene
+def pair_from_scene(folder: Path, background: np.ndarray | None = None) -> Pair:
+    """The exact pair of a rendered scene folder; with ``background`` (an RGB photo of any size), the input's
+    background (what is neither the target nor an occluder) is replaced by the photo, resized to cover it."""
+    from amodal3d.core.formats.scene import (
+        AMODAL_MASK,
+        INPUT,
+        MODAL_MASK,
+        OCCLUDER_MASK,
+        WHOLE,
+        Scene,
+    )
     from amodal3d.core.io import composite_on_white
 
     scene = Scene.open(folder)
     whole = composite_on_white(scene.image(WHOLE))
-    return Pair(scene.image(INPUT), whole, scene.mask(AMODAL_MASK), scene.mask(MODAL_MASK),
-                {"scene": Path(folder).name, "occlusion_ratio": float(scene.meta["occlusion_ratio"])})
+    image, visible = scene.image(INPUT), scene.mask(MODAL_MASK)
+    source = {"scene": Path(folder).name, "occlusion_ratio": float(scene.meta["occlusion_ratio"])}
+    if background is not None:
+        foreground = visible | scene.mask(OCCLUDER_MASK)
+        image = np.where(foreground[..., None], image, covering(background, image.shape[:2]))
+        source["background"] = True
+    return Pair(image, whole, scene.mask(AMODAL_MASK), visible, source)
+
+
+def covering(photo: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``photo`` scaled to cover ``shape`` (H, W) and centre-cropped to it."""
+    import cv2
+
+    h, w = shape
+    scale = max(h / photo.shape[0], w / photo.shape[1])
+    size = (max(w, round(photo.shape[1] * scale)), max(h, round(photo.shape[0] * scale)))
+    big = cv2.resize(photo.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    y0, x0 = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
+    return big[y0:y0 + h, x0:x0 + w]
+
+
+def read_backgrounds(folder: Path, rng: np.random.Generator, crop: float = 0.5) -> Iterator[np.ndarray]:
+    """Endless random crops (at least ``crop`` of each side) of the photos (JPEG/PNG) in ``folder``."""
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not files:
+        raise UserError(f"no background photos (.jpg/.png) in {folder}")
+    while True:
+        photo = read_image(files[rng.integers(len(files))])
+        h, w = photo.shape[:2]
+        ch, cw = round(h * rng.uniform(crop, 1)), round(w * rng.uniform(crop, 1))
+        y0, x0 = rng.integers(h - ch + 1), rng.integers(w - cw + 1)
+        window = photo[y0:y0 + ch, x0:x0 + cw, :3]
+        yield window[:, ::-1] if rng.random() < 0.5 else window
 
 
 def is_whole(mask: np.ndarray, depth: np.ndarray, ring: int = 3, nearer: float = 0.9, margin: float = 0.0) -> bool:
@@ -198,9 +237,11 @@ def write_pairs(pairs: Iterable[Pair], out: Path, overwrite: bool = False, confi
 
 def make_pairs(out: Path, scenes: Path | None = None, coco: Path | None = None, images: Path | None = None,
                depth: Path | None = None, depth_kind: str = "depth", seed: int = 0, occlusion=(0.2, 0.8),
-               pasted: int = 0, overwrite: bool = False, config: dict | None = None) -> int:
+               pasted: int = 0, overwrite: bool = False, config: dict | None = None,
+               backgrounds: Path | None = None) -> int:
     """Pairs from rendered scenes and/or an annotated image set, written to ``out``; the number of pairs.
-    ``pasted``: also this many variants of each scene pair, another scene's whole object pasted over it."""
+    ``pasted``: also this many variants of each scene pair, another scene's whole object pasted over it.
+    ``backgrounds``: a folder of photos; each scene's background is replaced by a random crop of one."""
     if scenes is None and coco is None:
         raise UserError("give rendered scenes and/or --coco JSON with --images DIR and --depth DIR")
     if coco is not None and (images is None or depth is None):
@@ -212,7 +253,8 @@ def make_pairs(out: Path, scenes: Path | None = None, coco: Path | None = None, 
             folders = sorted(p for p in Path(scenes).glob("scene_*") if (p / "scene.json").is_file())
             if not folders:
                 raise UserError(f"no rendered scenes in {scenes}")
-            pairs = (pair_from_scene(p) for p in folders)
+            photos = read_backgrounds(backgrounds, rng) if backgrounds is not None else None
+            pairs = (pair_from_scene(p, next(photos) if photos else None) for p in folders)
             pairs = [p for p in pairs if p.visible_mask.sum() < p.whole_mask.sum()]  # nothing hidden: no pair
             yield from pairs
             cut_outs = [(p.whole, p.whole_mask) for p in pairs]  # each hides something, so none is empty

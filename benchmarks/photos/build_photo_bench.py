@@ -241,6 +241,8 @@ def main() -> None:
     parser.add_argument("--pairs", action="store_true",
                         help="write training pairs (amodal3d train --pairs OUT) from the dev split instead of cases")
     parser.add_argument("--per-photo", type=int, default=8, help="with --pairs: occluded variants per dev photo")
+    parser.add_argument("--backgrounds", action="store_true",
+                        help="write the dev photos themselves (amodal3d make-pairs --backgrounds OUT) instead of cases")
     args = parser.parse_args()
     if args.out.exists() and any(args.out.iterdir()):
         raise SystemExit(f"{args.out}: exists and is not empty")
@@ -254,6 +256,16 @@ def main() -> None:
                             config={"builder": "build_photo_bench.py --pairs", "seed": args.seed,
                                     "per_photo": args.per_photo, "split": "dev"})
         print(f"{count} training pairs from dev photos in {args.out}")
+        return
+    if args.backgrounds:
+        args.out.mkdir(parents=True, exist_ok=True)
+        seen = {}
+        for photo in photos:
+            if SPLIT[photo.dataset] == "dev":
+                seen.setdefault(f"{photo.dataset}-{photo.name.rstrip('ab')}", photo.image)
+        for name, image in seen.items():
+            cv2.imwrite(str(args.out / f"{name}.jpg"), image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+        print(f"{len(seen)} dev photos in {args.out}")
         return
     counts: dict[str, int] = {}
     for split in ("dev", "heldout"):
