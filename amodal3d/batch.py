@@ -106,8 +106,9 @@ def run_one(image: str, entry: dict | None, out: str, settings, base_input, prom
 
 
 def run_batch(images: Path, prompts: Path | None, out: Path, settings, base_input, workers: int = 1,
-              progress: bool = True) -> list[dict]:
-    """Run every photo of ``images`` not done yet into ``out``; the summary rows of all photos (see the module)."""
+              progress: bool = True, ray: str | None = None) -> list[dict]:
+    """Run every photo of ``images`` not done yet into ``out``; the summary rows of all photos (see the module).
+    ``ray``: run the photos as Ray tasks instead ('local', 'auto' or ray://HOST:PORT, as ``bench --ray``)."""
     from tqdm import tqdm
 
     from amodal3d.core.outputs import check_output, exclusive, prepare_resumable
@@ -134,7 +135,12 @@ def run_batch(images: Path, prompts: Path | None, out: Path, settings, base_inpu
                                            disable=not progress, file=sys.stderr) as bar:
         args = [(str(p), table.get(p.name), str(out), settings, base_input,
                  str(Path(prompts).parent) if prompts else None) for p in todo]
-        if workers > 1 and len(todo) > 1:
+        if ray is not None:
+            from amodal3d.bench.engines import ray_map
+
+            for row in ray_map(run_one, args, ray):
+                _record(rows, row, summary, photos, out, bar)
+        elif workers > 1 and len(todo) > 1:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 futures = [pool.submit(run_one, *a) for a in args]
                 for future in as_completed(futures):

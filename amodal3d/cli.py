@@ -51,6 +51,8 @@ COMMANDS = {
                      "Train the conditional diffusion completion model on whole-part pairs."),
     "convert-pix2gestalt": Command("amodal3d.commands:ConvertConfig", "amodal3d.commands:convert_pix2gestalt",
                                    "Convert the released pix2gestalt checkpoint to a diffusers folder."),
+    "app": Command("amodal3d.app:AppConfig", "amodal3d.app:serve",
+                   "A local web page: click the object, run, turn the mesh in 3D, download (or --run DIR)."),
     "weights": Command("amodal3d.commands:WeightsConfig", "amodal3d.commands:weights",
                        "Weights by name: list what is cached, download once (checksummed, resumable)."),
     "addon": Command("amodal3d.commands:AddonConfig", "amodal3d.commands:addon",

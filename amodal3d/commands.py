@@ -81,7 +81,10 @@ def run_batch(config: RunConfig) -> int:
     if config.workers < 1:
         raise UserError(f"--workers must be at least 1, got {config.workers}")
     start = time.perf_counter()
-    rows = run_photos(config.images, config.prompts, config.out, config.settings, config.input, config.workers)
+    if config.ray is not None and config.workers != 1:
+        raise UserError("give --workers or --ray, not both")
+    rows = run_photos(config.images, config.prompts, config.out, config.settings, config.input, config.workers,
+                      ray=config.ray)
     done = [r for r in rows if r["status"] == "done"]
     print(f"{len(done)} of {len(rows)} photos done in {time.perf_counter() - start:.1f} s; summary: "
           f"{config.out / 'summary.csv'}; page: {config.out / 'index.html'}")
@@ -350,6 +353,7 @@ def demo(config: DemoConfig) -> int:
     print(f"scenes:           {scenes}  ({len(done)} rendered)")
     print(f"scene sheet:      {contact_sheet(done, out / 'scene_sheet.png')}")
     print(f"completion sheet: {completion_sheet(pairs, out / 'completion_sheet.png')}")
+    print("the same in a web page: .venv/bin/amodal3d app  (then open http://127.0.0.1:7860)")
     return 0
 
 

@@ -78,6 +78,9 @@ class RunConfig:
     salient object (a box 5% in from the border)."""
     workers: int = 1
     """With --images: photos run at a time, each in its own process."""
+    ray: str | None = None
+    """With --images: run the photos as Ray tasks: 'local' (a Ray instance on this machine), 'auto' or
+    ray://HOST:PORT (a cluster; OUT must be on storage all nodes share). Needs the ray extra."""
 
 
 @dataclass

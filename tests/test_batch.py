@@ -83,3 +83,16 @@ def test_batch_mistakes_are_one_line(photos, tmp_path, capsys):
     assert entrypoint(["run", "--images", str(photos), "--prompts", str(tmp_path / "bad.json"), "--out",
                        str(tmp_path / "o")]) == 2
     assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_ray_tasks_give_the_same_runs_as_one_process(photos, tmp_path):
+    pytest.importorskip("ray", reason="Ray is the optional extra amodal3d[ray]")
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text(json.dumps({"a.png": {"point": [[40, 36]]}, "b.png": {"box": [15, 15, 70, 60]}}))
+    common = ["run", "--images", str(photos), "--prompts", str(prompts), *FAST]
+    assert entrypoint([*common, "--out", str(tmp_path / "one")]) == 0
+    assert entrypoint([*common, "--out", str(tmp_path / "ray"), "--ray", "local"]) == 0
+    for stem in ("a", "b", "c"):
+        one, ray = (json.loads((tmp_path / o / stem / "run.json").read_text()) for o in ("one", "ray"))
+        assert ray["faces"] == one["faces"] and ray["recon_method"] == one["recon_method"]
+    assert entrypoint([*common, "--out", str(tmp_path / "x"), "--ray", "local", "--workers", "2"]) == 2

@@ -55,6 +55,8 @@ def test_a_missing_extra_is_one_line_naming_it(photo, tmp_path):
     code, _, err = without_extras("complete", "--image", photo, "--point", "60", "50", "--sam-checkpoint", photo,
                                   "--out", tmp_path / "d", cwd=tmp_path)
     assert code == 2 and len(err) == 1 and "amodal3d[sam]" in err[0], err
+    code, _, err = without_extras("app", "--port", "0", cwd=tmp_path)
+    assert code == 2 and len(err) == 1 and "pip install 'amodal3d[app]'" in err[0], err
 
 
 def test_bench_without_extras_reports_lpips_unavailable_with_the_extra(tmp_path):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import queue as queue_module
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import Callable
 
 from amodal3d.bench.scene_job import run_scene
 from amodal3d.core.optional import available, require
@@ -90,6 +90,15 @@ def run_ray(tasks: list[Task], out: str, options, on_event: OnEvent, address: st
             num_cpus_per_task: float = 1.0) -> None:
     """Scenes as Ray tasks. ``address``: "local" starts a Ray instance on this machine; "auto" or "ray://host:port"
     joins a cluster (the output folder must then be on storage every node sees)."""
+    calls = [(scene, configs, out, options) for scene, configs in tasks]
+    for rows in ray_map(_ray_scene, calls, address, num_cpus_per_task):
+        for kind, record in rows:
+            on_event(kind, record)
+
+
+def ray_map(fn: Callable, calls: list[tuple], address: str, num_cpus_per_task: float = 1.0):
+    """``fn(*call)`` for every call as Ray tasks, yielding each result as it finishes (in the driver). ``address``
+    as in :func:`run_ray`; a Ray instance started here is shut down at the end."""
     ray = require("ray", "--ray")
     started = not ray.is_initialized()
     if started:
@@ -99,12 +108,11 @@ def run_ray(tasks: list[Task], out: str, options, on_event: OnEvent, address: st
         else:
             ray.init(address=address, **kwargs)
     try:
-        remote = ray.remote(num_cpus=num_cpus_per_task)(_ray_scene)
-        pending = [remote.remote(scene, configs, out, options) for scene, configs in tasks]
+        remote = ray.remote(num_cpus=num_cpus_per_task)(fn)
+        pending = [remote.remote(*call) for call in calls]
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
-            for kind, record in ray.get(done[0]):
-                on_event(kind, record)
+            yield ray.get(done[0])
     finally:
         if started:
             ray.shutdown()

@@ -84,7 +84,7 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
     timings = {}
     start = time.perf_counter()
     image = check_image(image)
-    occluder_mask = _occluder(image, occluder_mask, prompt, config)
+    occluder_mask = occluder_of(image, occluder_mask, prompt, config)
     seg = modal_mask(image, prompt, config.segmenter, background=occluder_mask)
     if occluder_mask is not None:
         occluder, occluder_mask = "given", occluder_mask & ~seg.mask
@@ -139,7 +139,7 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
                             used, timings, [whole.info for whole in wholes], occluder, occluder_mask)
 
 
-def _occluder(image: np.ndarray, given, prompt: Prompt, config: CompletionConfig) -> np.ndarray | None:
+def occluder_of(image: np.ndarray, given, prompt: Prompt, config: CompletionConfig) -> np.ndarray | None:
     """The occluder's mask from a mask or a prompt on it (segmented with the object's points as negatives)."""
     if given is None:
         return None

@@ -16,6 +16,7 @@ EXTRAS = {
     "segment_anything": "sam",
     "nerfstudio": "nerfstudio",
     "ray": "ray",
+    "gradio": "app",
 }
 """Module -> the extra that installs it (pyproject.toml's optional-dependencies)."""
 
