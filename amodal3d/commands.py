@@ -262,6 +262,53 @@ def bench(config) -> int:
     return 1 if done.failures else 0
 
 
+def bench_amodal(config) -> int:
+    from amodal3d.bench.amodal import run_bench_amodal
+
+    done = run_bench_amodal(config)
+    print((config.out / "summary.md").read_text())
+    print(f"{done.new_rows} new row(s), {len(done.rows)} in all, {done.seconds:.1f} s; {config.out / 'summary.csv'}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------------------------- bop
+
+@dataclass
+class BopConfig:
+    """Our scene folders as a BOP dataset (what BlenderProc's BOP writer and the BOP toolkit use: rgb/, depth/,
+    mask/ (amodal), mask_visib/, scene_gt.json, scene_camera.json, models/), and BOP datasets back as scene folders
+    for `bench` (ours come back whole; any other BOP scene gives one scene per partly hidden object)."""
+
+    action: Annotated[Literal["export", "import"], tyro.conf.Positional]
+    """export: --scenes DIR -> --out BOP; import: --bop DIR -> --out SCENES."""
+    out: Path
+    """Output folder: new or empty."""
+    scenes: Path | None = None
+    """export: a folder of rendered scene folders."""
+    bop: Path | None = None
+    """import: a BOP dataset folder (holding <split>/<scene id>/ and models/) or one of its split folders."""
+    split: str = "test"
+    """export: the split folder name written; import: the split to read (all when the folder has several)."""
+
+
+def bop(config: BopConfig) -> int:
+    from amodal3d.bench.runner import find_scenes
+    from amodal3d.data.bop import export_bop, import_bop
+
+    given = config.scenes if config.action == "export" else config.bop
+    if given is None:
+        raise UserError(f"bop {config.action} needs {'--scenes DIR' if config.action == 'export' else '--bop DIR'}")
+    check_output(config.out, "bop", [given])
+    if config.action == "export":
+        count = export_bop(find_scenes(config.scenes), config.out, config.split)
+        print(f"{config.out}: {count} scene(s) in BOP format ({config.split}/, models/)")
+    else:
+        split = config.split if (config.bop / config.split).is_dir() else None
+        count = import_bop(config.bop, config.out, split)
+        print(f"{config.out}: {count} scene folder(s) (amodal3d bench --scenes {config.out})")
+    return 0
+
+
 # --------------------------------------------------------------------------------------------------------------- addon
 
 @dataclass

@@ -42,6 +42,8 @@ METRICS = (
     MetricSpec("visible_iou", "visible IoU", 3, True, (),
                "the visible mask used, against the true visible mask (photo bench: the segmenter's quality)"),
     MetricSpec("segment_seconds", "segment s", 2, False, (), "wall time of finding the visible mask"),
+    MetricSpec("invisible_iou", "mIoU-inv", 3, True, (),
+               "IoU of the predicted hidden part (amodal minus visible) against the annotated invisible part"),
 )
 BY_KEY = {spec.key: spec for spec in METRICS}
 

@@ -8,7 +8,8 @@ import pytest
 from amodal3d.cli import entrypoint
 from amodal3d.core.errors import UserError
 from amodal3d.core.io import write_png
-from amodal3d.data.pairs import LAYOUT, _decode_segmentation, is_whole, load_pair, make_pairs, read_pairs
+from amodal3d.core.formats.rle import segmentation_to_mask
+from amodal3d.data.pairs import LAYOUT, is_whole, load_pair, make_pairs, read_pairs
 from amodal3d.train import TrainConfig, Trainer
 from tests.synthetic import make_scene_set
 
@@ -94,9 +95,9 @@ def test_plain_rle_is_decoded_column_major():
             counts.append(run)
             value, run = v, 1
     counts.append(run)
-    assert np.array_equal(_decode_segmentation({"counts": counts, "size": [4, 5]}, 4, 5), mask)
-    with pytest.raises(UserError, match="pycocotools"):
-        _decode_segmentation({"counts": "abc", "size": [4, 5]}, 4, 5)
+    assert np.array_equal(segmentation_to_mask({"counts": counts, "size": [4, 5]}, 4, 5), mask)
+    with pytest.raises(UserError, match="cover 0 pixels|middle"):
+        segmentation_to_mask({"counts": "abc", "size": [4, 5]}, 4, 5)  # not a compressed RLE of a 4x5 mask
 
 
 def test_pasted_variants_hide_more_of_the_visible_part_within_the_occlusion_range(scene_pairs, tmp_path):

@@ -24,6 +24,7 @@ from scipy import ndimage
 
 from amodal3d.core.config import CONFIG_JSON
 from amodal3d.core.errors import UserError
+from amodal3d.core.formats.rle import segmentation_to_mask
 from amodal3d.core.io import read_image, read_mask, write_json, write_png
 from amodal3d.core.outputs import atomic_dir
 from amodal3d.data.paste import cut_out, paste_occluder
@@ -122,7 +123,7 @@ def pairs_from_instances(image: np.ndarray, masks: list[np.ndarray], depth: np.n
 
 def read_coco(annotations: Path, images: Path, depth: Path, depth_kind: str = "depth") -> Iterator[tuple]:
     """(name, image, instance masks, depth with larger = farther) per image of a COCO-style json with polygon or
-    uncompressed-RLE segmentations; depth maps are ``DEPTH/<image stem>.npy`` (or 16-bit PNG); ``depth_kind``
+    RLE segmentations; depth maps are ``DEPTH/<image stem>.npy`` (or 16-bit PNG); ``depth_kind``
     "disparity" for inverse depth (MiDaS)."""
     import cv2
 
@@ -149,29 +150,9 @@ def read_coco(annotations: Path, images: Path, depth: Path, depth_kind: str = "d
             raise UserError(f"{depth_file} is {depth_map.shape[::-1]}, its image {(w, h)}")
         if depth_kind == "disparity":
             depth_map = 1.0 / np.maximum(depth_map, 1e-6)
-        masks = [_decode_segmentation(ann["segmentation"], h, w) for ann in by_image.get(info["id"], [])
+        masks = [segmentation_to_mask(ann["segmentation"], h, w) for ann in by_image.get(info["id"], [])
                  if not ann.get("iscrowd", 0)]
         yield info["file_name"], image, [m for m in masks if m.any()], depth_map
-
-
-def _decode_segmentation(segmentation, h: int, w: int) -> np.ndarray:
-    import cv2
-
-    mask = np.zeros((h, w), np.uint8)
-    if isinstance(segmentation, list):
-        for polygon in segmentation:
-            points = np.round(np.asarray(polygon, np.float64).reshape(-1, 2)).astype(np.int32)
-            cv2.fillPoly(mask, [points], 1)
-        return mask.astype(bool)
-    counts = segmentation.get("counts")
-    if not isinstance(counts, list):
-        raise UserError("compressed RLE segmentations need pycocotools; convert them to polygons or plain RLE")
-    flat = np.zeros(h * w, bool)
-    position, value = 0, False
-    for run in counts:
-        flat[position:position + run] = value
-        position, value = position + run, not value
-    return flat.reshape(w, h).T  # COCO RLE runs down the columns
 
 
 def hide_behind_cut_out(image: np.ndarray, mask: np.ndarray, occluders: list[tuple], rng: np.random.Generator,
