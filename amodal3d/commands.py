@@ -95,26 +95,48 @@ def run_batch(config: RunConfig) -> int:
 
 @dataclass
 class EvalConfig:
-    """Score a predicted mesh and/or 16 predicted ring views against a rendered scene (SyncDreamer's protocol).
-    Prints one JSON object."""
+    """Score a predicted mesh and/or 16 predicted ring views: against a rendered scene (--scene, our protocol, which
+    is SyncDreamer's on our scenes), or against ground truth in SyncDreamer's own layout (--protocol syncdreamer:
+    its 16 depth PNGs, camera-16.pkl and GT meshes with its per-object rotations), so the numbers compare with
+    published ones. Prints one JSON object (and --csv: one row per object)."""
 
-    scene: Path
-    """Scene folder written by render-scenes."""
+    scene: Path | None = None
+    """Scene folder written by render-scenes (--protocol ours)."""
     mesh: Path | None = None
-    """Predicted mesh in the scene frame (any format trimesh reads): Chamfer distance and volumetric IoU."""
+    """Predicted mesh (any format trimesh reads), in the scene's / SyncDreamer's frame; with --protocol syncdreamer
+    also a folder of <object>.<ext> meshes."""
     views: Path | None = None
-    """Folder with 000.png..015.png on the scene's ring: PSNR, SSIM, LPIPS."""
+    """Folder with 000.png..015.png on the scene's ring: PSNR, SSIM, LPIPS (--protocol ours)."""
     lpips_weights: Path | None = None
     """torchvision ImageNet backbone weights for LPIPS (default: torch hub cache); LPIPS is null when missing."""
     lpips_net: Literal["vgg", "alex"] = "vgg"
     """LPIPS backbone: vgg (the protocol's) or alex."""
+    protocol: Literal["ours", "syncdreamer"] = "ours"
+    """ours: a rendered scene folder; syncdreamer: SyncDreamer's eval_mesh.py on its GT layout."""
+    gt_dir: Path | None = None
+    """syncdreamer: the object's folder of 000-depth.png..015-depth.png, or a folder of such folders (one per
+    object, named as in SyncDreamer's table)."""
+    gt_mesh: Path | None = None
+    """syncdreamer: the object's GT mesh, or a folder holding <object>.<ext> or <object>/**/*.obj|ply|glb."""
+    object: str | None = None
+    """syncdreamer: the object's name, for its rotation in SyncDreamer's table (default: the GT folder's name)."""
+    camera_file: Path | None = None
+    """syncdreamer: camera-16.pkl (default: SyncDreamer's own ring, meta_info/camera-16.pkl)."""
+    fscore: tuple[float, ...] = (0.01, 0.02, 0.05)
+    """syncdreamer: F-score distance thresholds (in the unit-box frame)."""
+    csv: Path | None = None
+    """syncdreamer: write one row per object here (a new file)."""
 
 
 def evaluate(config: EvalConfig) -> int:
     from dataclasses import asdict
 
+    if config.protocol == "syncdreamer":
+        return evaluate_syncdreamer_layout(config)
     from metrics import evaluate_mesh, evaluate_views
 
+    if config.scene is None:
+        raise UserError("give --scene DIR (a rendered scene), or --protocol syncdreamer with --gt-dir and --gt-mesh")
     if config.mesh is None and config.views is None:
         raise UserError("give --mesh MESH and/or --views DIR to evaluate")
     result: dict = {"scene": str(config.scene)}
@@ -124,6 +146,58 @@ def evaluate(config: EvalConfig) -> int:
         views = asdict(evaluate_views(config.views, config.scene, config.lpips_weights, config.lpips_net))
         result.update({"views": str(config.views), **views})
     print(json.dumps(_finite(result), indent=2))
+    return 0
+
+
+MESH_SUFFIXES = (".obj", ".ply", ".glb", ".gltf", ".off", ".stl")
+
+
+def _mesh_for(folder: Path, name: str) -> Path | None:
+    direct = [folder / f"{name}{ext}" for ext in MESH_SUFFIXES if (folder / f"{name}{ext}").is_file()]
+    nested = sorted(p for p in (folder / name).rglob("*") if p.suffix in MESH_SUFFIXES) \
+        if (folder / name).is_dir() else []
+    return (direct or nested or [None])[0]
+
+
+def evaluate_syncdreamer_layout(config: EvalConfig) -> int:
+    from dataclasses import asdict
+
+    import numpy as np
+
+    from amodal3d.core.io import write_text
+    from metrics.syncdreamer import SCALE_NOTE, evaluate_syncdreamer
+
+    if config.gt_dir is None or config.gt_mesh is None or config.mesh is None:
+        raise UserError("--protocol syncdreamer needs --gt-dir, --gt-mesh and --mesh")
+    if config.csv is not None and config.csv.exists():
+        raise UserError(f"--csv {config.csv} exists: give a new file")
+    single = (config.gt_dir / "000-depth.png").is_file()
+    names = [config.object or config.gt_dir.name] if single else \
+        sorted(p.name for p in config.gt_dir.iterdir() if (p / "000-depth.png").is_file())
+    if not names:
+        raise UserError(f"{config.gt_dir}: no 000-depth.png, nor folders holding one")
+    rows = []
+    for name in names:
+        gt_dir = config.gt_dir if single else config.gt_dir / name
+        gt_mesh = config.gt_mesh if config.gt_mesh.is_file() else _mesh_for(config.gt_mesh, name)
+        pred = config.mesh if config.mesh.is_file() else _mesh_for(config.mesh, name)
+        if gt_mesh is None or pred is None:
+            print(f"{name}: skipped (no {'GT' if gt_mesh is None else 'predicted'} mesh)", file=sys.stderr)
+            continue
+        scores = evaluate_syncdreamer(pred, gt_dir, gt_mesh, name, config.camera_file, config.fscore)
+        rows.append(asdict(scores))
+    if not rows:
+        raise UserError("no object had both a GT and a predicted mesh")
+    mean = {"chamfer": float(np.mean([r["chamfer"] for r in rows])),
+            "volume_iou": float(np.mean([r["volume_iou"] for r in rows])),
+            "fscore": {t: float(np.mean([r["fscore"][t] for r in rows])) for t in rows[0]["fscore"]}}
+    if config.csv is not None:
+        thresholds = list(rows[0]["fscore"])
+        lines = ["object,chamfer,volume_iou," + ",".join(f"fscore@{t}" for t in thresholds) + ",rotation_deg"]
+        lines += [f"{r['name']},{r['chamfer']:.6f},{r['volume_iou']:.6f},"
+                  + ",".join(f"{r['fscore'][t]:.6f}" for t in thresholds) + f",{r['rotation_deg']:g}" for r in rows]
+        write_text(config.csv, "\n".join(lines) + "\n")
+    print(json.dumps({"protocol": "syncdreamer", "note": SCALE_NOTE, "objects": rows, "mean": mean}, indent=2))
     return 0
 
 

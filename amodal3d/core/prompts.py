@@ -118,6 +118,9 @@ class InputConfig:
     object is looked for only under it."""
     occluder_mask: Path | None = None
     """A mask image of what hides the object (instead of --occluder-point; with --scene, the scene's own is used)."""
+    amodal3r_mask: Path | None = None
+    """Amodal3R's three-level mask of the image instead of the other prompts: grey (188) the visible object, black
+    (0) the occluded area, white (255) the background."""
     scene: Path | None = None
     """A rendered scene folder instead: its input.png and modal_mask.png are the image and prompt (with `run`, the
     mesh lands in the scene's frame and is scored)."""
@@ -127,7 +130,7 @@ class InputConfig:
 
     def paths(self) -> list[Path | None]:
         """The files and folders this input reads (an output must not replace them)."""
-        return [self.image, self.mask, self.occluder_mask, self.scene]
+        return [self.image, self.mask, self.occluder_mask, self.amodal3r_mask, self.scene]
 
     def load(self) -> PromptedInput:
         """The image at working resolution with the prompts moved onto it; UserError for a bad combination."""
@@ -150,6 +153,8 @@ class InputConfig:
                                  occluder)
         if self.image is None:
             raise UserError("give --image IMG with a prompt, or --scene DIR")
+        if self.amodal3r_mask is not None:
+            return self._load_amodal3r()
         if self.mask is not None and (self.point or self.neg_point or self.box is not None):
             raise UserError("give either --mask or points/box, not both")
         if self.mask is None and not self.point and self.box is None:
@@ -171,6 +176,24 @@ class InputConfig:
             source.update(original_size=list(loaded.original_size), working_scale=loaded.scale)
         return PromptedInput(loaded.pixels, prompt.scaled(loaded.scale, working), source, loaded.original_size,
                              occluder)
+
+    def _load_amodal3r(self) -> PromptedInput:
+        from amodal3d.core.formats.amodal3r import read_amodal3r_mask
+        from amodal3d.core.io import load_image
+
+        if any((self.point, self.neg_point, self.box is not None, self.mask, self.occluder_point,
+                self.occluder_mask)):
+            raise UserError("--amodal3r-mask holds the visible object and the occluded area: give no other prompt")
+        loaded = load_image(self.image, self.max_side)
+        visible, occluded = read_amodal3r_mask(self.amodal3r_mask)
+        if visible.shape[::-1] != tuple(loaded.original_size):
+            raise UserError(f"the Amodal3R mask is {visible.shape[1]}x{visible.shape[0]} but the image is "
+                            f"{loaded.original_size[0]}x{loaded.original_size[1]}")
+        working = loaded.pixels.shape[1], loaded.pixels.shape[0]
+        occluder = Prompt(mask=occluded).scaled(loaded.scale, working) if occluded.any() else None
+        source = {"image": str(self.image), "amodal3r_mask": str(self.amodal3r_mask)}
+        return PromptedInput(loaded.pixels, Prompt(mask=visible).scaled(loaded.scale, working), source,
+                             loaded.original_size, occluder)
 
     def _occluder(self, original_size: tuple[int, int], working: tuple[int, int]) -> Prompt | None:
         from amodal3d.core.io import read_mask

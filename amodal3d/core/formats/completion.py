@@ -1,6 +1,6 @@
 """The completion folder (DESIGN.md): completion.json, sample_000.png.., amodal_mask.png, amodal_prob.png,
-modal_mask.png, occluder_mask.png (given or estimated; the amodal mask stays within visible + it). Written
-atomically."""
+modal_mask.png, occluder_mask.png (given or estimated; the amodal mask stays within visible + it),
+amodal3r_mask.png (Amodal3R's three-level input mask, ``amodal3d.core.formats.amodal3r``). Written atomically."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from amodal3d.core.config import CONFIG_JSON
+from amodal3d.core.formats.amodal3r import AMODAL3R_MASK, amodal3r_mask
 from amodal3d.core.io import read_mask, resize_mask, write_json, write_png
 from amodal3d.core.outputs import atomic_dir
 
@@ -55,9 +56,15 @@ def write_completion(result, out: Path, extra: dict | None = None, overwrite: bo
         write_png(tmp / "modal_mask.png", result.modal_mask)
         if result.occluder_mask is not None:
             write_png(tmp / "occluder_mask.png", result.occluder_mask)
+        occluded = (result.occluder_mask if result.occluder_mask is not None
+                    else result.amodal_mask & ~result.modal_mask)
+        write_png(tmp / AMODAL3R_MASK, amodal3r_mask(result.modal_mask, occluded))
         if fullres:
             write_png(tmp / FULLRES_AMODAL, resize_mask(result.amodal_mask, original_size))
             write_png(tmp / FULLRES_MODAL, resize_mask(result.modal_mask, original_size))
+            write_png(tmp / AMODAL3R_MASK.replace(".png", "_fullres.png"),
+                      amodal3r_mask(resize_mask(result.modal_mask, original_size),
+                                    resize_mask(occluded, original_size)))
         write_json(tmp / COMPLETION_JSON, meta)
         if config is not None:
             write_json(tmp / CONFIG_JSON, config)
