@@ -17,6 +17,7 @@ EXTRAS = {
     "nerfstudio": "nerfstudio",
     "ray": "ray",
     "gradio": "app",
+    "mesh2sdf": "eval",
 }
 """Module -> the extra that installs it (pyproject.toml's optional-dependencies)."""
 
