@@ -56,13 +56,28 @@ class ObjectsConfig:
     """List object assets (bundled by default) with their categories and sizes."""
 
     objects: list[str] = field(default_factory=lambda: ["all"])
-    """Bundled names, 'all', mesh files or Google Scanned Objects folders."""
+    """Bundled names, 'all', mesh files, Google Scanned Objects folders or a pinned list (.json)."""
+    pin: Path | None = None
+    """Write these objects as a pinned list (ids + SHA-256 of each mesh) to this new .json file, for
+    render-scenes --objects LIST.json on any machine."""
+    root: Path | None = None
+    """With --pin: the folder ids are relative to (e.g. the GSO root), recorded in the list."""
 
 
 def objects(config: ObjectsConfig) -> int:
-    from blender_scenes.objects import load_object, resolve_objects
+    from blender_scenes.objects import load_object, pin_objects, resolve_objects
 
-    for asset in resolve_objects(config.objects):
+    assets = resolve_objects(config.objects)
+    if config.pin is not None:
+        from amodal3d.core.io import write_json
+
+        if config.pin.exists():
+            raise UserError(f"--pin {config.pin} exists: give a new file")
+        pinned = pin_objects(assets, config.root.resolve() if config.root else None)
+        write_json(config.pin, pinned)
+        print(f"{config.pin}: {len(pinned['objects'])} objects pinned")
+        return 0
+    for asset in assets:
         obj = load_object(asset)
         faces = sum(len(p.faces) for p in obj.parts)
         textured = any(p.material.texture is not None for p in obj.parts)

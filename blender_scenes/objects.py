@@ -154,6 +154,8 @@ def _resolve_one(spec: str) -> list[ObjectAsset]:
     if spec in catalog:
         return [catalog[spec]]
     path = Path(spec).expanduser()
+    if path.suffix.lower() == ".json":
+        return pinned_objects(path)
     if path.is_file():
         if path.suffix.lower() not in MESH_SUFFIXES:
             raise UserError(f"{path}: not a mesh file (expected one of {', '.join(MESH_SUFFIXES)})")
@@ -166,6 +168,59 @@ def _resolve_one(spec: str) -> list[ObjectAsset]:
             return [gso_asset(p) for p in found]
         raise UserError(f"{path}: folder is neither a Google Scanned Objects object (meshes/model.obj) nor a root of them")
     raise UserError(f"unknown object '{spec}': not a bundled name ({', '.join(bundled_names())}), mesh file or folder")
+
+
+PIN_VERSION = 1
+
+
+def file_digest(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pin_objects(assets: list[ObjectAsset], root: Path | None = None) -> dict:
+    """A pinned object list: each object's id (a bundled name or its folder / file name under ``root``) and the
+    SHA-256 of its mesh file, so two machines render (and score) the same objects."""
+    entries = []
+    for asset in assets:
+        if asset.source == "bundled":
+            entries.append({"id": asset.name, "sha256": file_digest(asset.path)})
+            continue
+        ident = asset.path.parent.parent if asset.source == "gso" else asset.path
+        entries.append({"id": ident.name if root is None else str(ident.relative_to(root)),
+                        "sha256": file_digest(asset.path)})
+    return {"version": PIN_VERSION, "root": None if root is None else str(root), "objects": entries}
+
+
+def pinned_objects(path: Path) -> list[ObjectAsset]:
+    """The assets of a pinned object list (see :func:`pin_objects`): bundled names, else paths under its "root"
+    (relative roots are relative to the list's folder); a missing object or a different file is one line."""
+    try:
+        data = json.loads(Path(path).read_text())
+        entries = data["objects"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: not a pinned object list ({exc})") from None
+    root = Path(data.get("root") or ".")
+    root = root if root.is_absolute() else Path(path).parent / root
+    catalog, assets = bundled_catalog(), []
+    for entry in entries:
+        ident = str(entry["id"])
+        if ident in catalog:
+            asset = catalog[ident]
+        else:
+            found = _resolve_one(str(root / ident)) if (root / ident).exists() else []
+            if len(found) != 1:
+                raise UserError(f"{path}: object '{ident}' is not under {root} (set the list's \"root\")")
+            (asset,) = found
+        if entry.get("sha256") and file_digest(asset.path) != entry["sha256"]:
+            raise UserError(f"{path}: object '{ident}' differs from the pinned one ({asset.path}: another SHA-256)")
+        assets.append(asset)
+    return assets
 
 
 def gso_asset(folder: Path) -> ObjectAsset:

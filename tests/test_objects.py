@@ -85,3 +85,34 @@ def test_unreadable_and_wrong_files(tmp_path):
         resolve_objects([str(text)])
     with pytest.raises(UserError, match="neither"):
         resolve_objects([str(tmp_path)])
+
+
+def test_a_pinned_object_list_resolves_the_same_objects_and_refuses_changed_ones(tmp_path):
+    import json
+
+    import trimesh
+
+    from blender_scenes.objects import pin_objects
+
+    for name in ("Cup_A", "Cup_B"):
+        (tmp_path / "gso" / name / "meshes").mkdir(parents=True)
+        trimesh.creation.box((1, 1, 2 if name == "Cup_B" else 1)).export(tmp_path / "gso" / name / "meshes" / "model.obj")
+    assets = resolve_objects([str(tmp_path / "gso"), "mug"])
+    pinned = pin_objects(assets, tmp_path / "gso")
+    assert [e["id"] for e in pinned["objects"]] == ["Cup_A", "Cup_B", "mug"]
+    (tmp_path / "list.json").write_text(json.dumps({**pinned, "root": "gso"}))  # relative to the list
+    again = resolve_objects([str(tmp_path / "list.json")])
+    assert [a.path for a in again] == [a.path for a in assets]
+    trimesh.creation.box((1, 1, 3)).export(tmp_path / "gso" / "Cup_B" / "meshes" / "model.obj")
+    with pytest.raises(UserError, match="'Cup_B' differs from the pinned one"):
+        resolve_objects([str(tmp_path / "list.json")])
+    (tmp_path / "other.json").write_text(json.dumps({"objects": [{"id": "Nope"}], "root": "gso"}))
+    with pytest.raises(UserError, match="'Nope' is not under"):
+        resolve_objects([str(tmp_path / "other.json")])
+
+
+def test_the_shipped_pinned_list_is_the_bundled_objects():
+    from pathlib import Path
+
+    pinned = resolve_objects([str(Path(__file__).resolve().parents[1] / "benchmarks" / "pinned_objects.json")])
+    assert [a.name for a in pinned] == bundled_names()
