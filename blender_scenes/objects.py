@@ -90,7 +90,7 @@ class LoadedObject:
         v, f = self.merged()
         return trimesh.Trimesh(v.copy(), f.copy(), process=False)  # trimesh may edit its arrays in place
 
-    def with_random_materials(self, rng: np.random.Generator) -> "LoadedObject":
+    def with_random_materials(self, rng: np.random.Generator) -> LoadedObject:
         """A copy whose placeholder parts get a plausible random material (one per object)."""
         if not any(p.material.placeholder for p in self.parts):
             return self
