@@ -122,22 +122,43 @@ def draw_clicks(image: np.ndarray, clicks: list[dict]) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------------------- runs
 
+# Options that name files, folders, programs or devices are the machine's business: set them when starting the app
+# (`amodal3d app --pix2gestalt.weights ...`), never from the page.
+PAGE_FORBIDDEN = ("python", "code", "checkpoint", "weights", "model_config", "sam_checkpoint", "device", "cache",
+                  "path", "dir", "file", "offload")
+
+
 def parse_settings(defaults: RunSettings, flags: list[str]) -> RunSettings:
-    """``defaults`` with `run`-style flags applied (the page's widgets and its free-form options box); a bad flag is
-    a UserError with tyro's message in one line."""
+    """``defaults`` with `run`-style flags applied (the page's widgets and its free-form options box); a bad flag,
+    or one that would name a file, folder, program or device, is a UserError in one line."""
     import contextlib
     import io
 
     import tyro
 
     from amodal3d.cli import usage_error_line
+    from amodal3d.core.config import to_dict
 
     buffer = io.StringIO()
     try:
         with contextlib.redirect_stderr(buffer), contextlib.redirect_stdout(buffer):
-            return tyro.cli(RunSettings, args=flags, default=defaults, prog="options")
+            settings = tyro.cli(RunSettings, args=flags, default=defaults, prog="options")
     except SystemExit:
         raise UserError(f"options: {usage_error_line(buffer.getvalue())}") from None
+    changed = _changed(to_dict(defaults), to_dict(settings))
+    refused = [key for key, value in changed if any(word in key.rsplit(".", 1)[-1] for word in PAGE_FORBIDDEN)
+               or (isinstance(value, str) and ("/" in value or "\\" in value or value.startswith(("~", "."))))]
+    if refused:
+        raise UserError(f"options: {', '.join(refused)} cannot be set from the page (files, programs and devices "
+                        "are set when the app starts: amodal3d app --<option> VALUE)")
+    return settings
+
+
+def _changed(before, after, prefix: str = "") -> list[tuple[str, object]]:
+    if isinstance(before, dict) and isinstance(after, dict):
+        return [item for key in sorted(set(before) | set(after))
+                for item in _changed(before.get(key), after.get(key), f"{prefix}{key}.")]
+    return [] if before == after else [(prefix.rstrip("."), after)]
 
 
 def new_run_folder(out: Path) -> Path:
@@ -326,6 +347,11 @@ def serve(config: AppConfig) -> int:
     if config.workers < 1:
         raise UserError(f"--workers must be at least 1, got {config.workers}")
     from amodal3d.core.io import write_png
+    from amodal3d.core.outputs import check_output, prepare_resumable
+
+    # only a folder of our own is served to the page (new, empty, or an earlier app's)
+    check_output(config.out, "app", [config.run], resume=True)
+    prepare_resumable(config.out, "app")
     from amodal3d.data.examples import occluded_coffee_cup
 
     with tempfile.TemporaryDirectory(prefix="amodal3d_app_") as scratch:

@@ -133,9 +133,10 @@ def run_batch(images: Path, prompts: Path | None, out: Path, settings, base_inpu
     todo = [p for p in photos if not (out / p.stem).is_dir()]  # a run folder appears only whole
     with exclusive(out, "batch run"), tqdm(total=len(photos), initial=len(photos) - len(todo), unit="photo",
                                            disable=not progress, file=sys.stderr) as bar:
-        args = [(str(p), table.get(p.name), str(out), settings, base_input,
-                 str(Path(prompts).parent) if prompts else None) for p in todo]
-        if ray is not None:
+        # absolute paths: Ray workers (on a cluster: on other machines) do not share this working folder
+        args = [(str(p.resolve()), table.get(p.name), str(out.resolve()), settings, base_input,
+                 str(Path(prompts).resolve().parent) if prompts else None) for p in todo]
+        if ray is not None and args:
             from amodal3d.bench.engines import ray_map
 
             for row in ray_map(run_one, args, ray):

@@ -73,7 +73,7 @@ def objects(config: ObjectsConfig) -> int:
 
         if config.pin.exists():
             raise UserError(f"--pin {config.pin} exists: give a new file")
-        pinned = pin_objects(assets, config.root.resolve() if config.root else None)
+        pinned = pin_objects(assets, config.root, relative_to=config.pin.parent)
         write_json(config.pin, pinned)
         print(f"{config.pin}: {len(pinned['objects'])} objects pinned")
         return 0
@@ -164,10 +164,9 @@ def evaluate(config: EvalConfig) -> int:
     return 0
 
 
-MESH_SUFFIXES = (".obj", ".ply", ".glb", ".gltf", ".off", ".stl")
-
-
 def _mesh_for(folder: Path, name: str) -> Path | None:
+    from blender_scenes.objects import MESH_SUFFIXES
+
     direct = [folder / f"{name}{ext}" for ext in MESH_SUFFIXES if (folder / f"{name}{ext}").is_file()]
     nested = sorted(p for p in (folder / name).rglob("*") if p.suffix in MESH_SUFFIXES) \
         if (folder / name).is_dir() else []
@@ -186,6 +185,11 @@ def evaluate_syncdreamer_layout(config: EvalConfig) -> int:
         raise UserError("--protocol syncdreamer needs --gt-dir, --gt-mesh and --mesh")
     if config.csv is not None and config.csv.exists():
         raise UserError(f"--csv {config.csv} exists: give a new file")
+    for flag, path in (("--gt-dir", config.gt_dir), ("--gt-mesh", config.gt_mesh), ("--mesh", config.mesh)):
+        if not path.exists():
+            raise UserError(f"{flag} {path}: no such file or folder")
+    if not config.gt_dir.is_dir():
+        raise UserError(f"--gt-dir {config.gt_dir} is not a folder")
     single = (config.gt_dir / "000-depth.png").is_file()
     names = [config.object or config.gt_dir.name] if single else \
         sorted(p.name for p in config.gt_dir.iterdir() if (p / "000-depth.png").is_file())
@@ -376,8 +380,9 @@ class BopConfig:
     """export: a folder of rendered scene folders."""
     bop: Path | None = None
     """import: a BOP dataset folder (holding <split>/<scene id>/ and models/) or one of its split folders."""
-    split: str = "test"
-    """export: the split folder name written; import: the split to read (all when the folder has several)."""
+    split: str | None = None
+    """export: the split folder name written (test); import: the split to read (default: every split)."""
+
 
 
 def bop(config: BopConfig) -> int:
@@ -389,11 +394,10 @@ def bop(config: BopConfig) -> int:
         raise UserError(f"bop {config.action} needs {'--scenes DIR' if config.action == 'export' else '--bop DIR'}")
     check_output(config.out, "bop", [given])
     if config.action == "export":
-        count = export_bop(find_scenes(config.scenes), config.out, config.split)
-        print(f"{config.out}: {count} scene(s) in BOP format ({config.split}/, models/)")
+        count = export_bop(find_scenes(config.scenes), config.out, config.split or "test")
+        print(f"{config.out}: {count} scene(s) in BOP format ({config.split or 'test'}/, models/)")
     else:
-        split = config.split if (config.bop / config.split).is_dir() else None
-        count = import_bop(config.bop, config.out, split)
+        count = import_bop(config.bop, config.out, config.split)
         print(f"{config.out}: {count} scene folder(s) (amodal3d bench --scenes {config.out})")
     return 0
 

@@ -173,33 +173,34 @@ def _resolve_one(spec: str) -> list[ObjectAsset]:
 PIN_VERSION = 1
 
 
-def file_digest(path: Path) -> str:
-    import hashlib
+def pin_objects(assets: list[ObjectAsset], root: Path | None = None, relative_to: Path | None = None) -> dict:
+    """A pinned object list: each object's id (a bundled name or its path under ``root``) and the SHA-256 of its
+    mesh file, so two machines render (and score) the same objects. ``relative_to``: the list's own folder, so the
+    root is stored relative to it (the list then travels with the objects)."""
+    import os
 
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from amodal3d.core.download import sha256_of
 
-
-def pin_objects(assets: list[ObjectAsset], root: Path | None = None) -> dict:
-    """A pinned object list: each object's id (a bundled name or its folder / file name under ``root``) and the
-    SHA-256 of its mesh file, so two machines render (and score) the same objects."""
     entries = []
+    root = None if root is None else Path(root).resolve()
     for asset in assets:
         if asset.source == "bundled":
-            entries.append({"id": asset.name, "sha256": file_digest(asset.path)})
+            entries.append({"id": asset.name, "sha256": sha256_of(asset.path)})
             continue
-        ident = asset.path.parent.parent if asset.source == "gso" else asset.path
+        ident = (asset.path.parent.parent if asset.source == "gso" else asset.path).resolve()
+        if root is not None and not ident.is_relative_to(root):
+            raise UserError(f"{ident} is not under --root {root}")
         entries.append({"id": ident.name if root is None else str(ident.relative_to(root)),
-                        "sha256": file_digest(asset.path)})
-    return {"version": PIN_VERSION, "root": None if root is None else str(root), "objects": entries}
+                        "sha256": sha256_of(asset.path)})
+    stored = None if root is None else (os.path.relpath(root, Path(relative_to).resolve()) if relative_to else str(root))
+    return {"version": PIN_VERSION, "root": stored, "objects": entries}
 
 
 def pinned_objects(path: Path) -> list[ObjectAsset]:
     """The assets of a pinned object list (see :func:`pin_objects`): bundled names, else paths under its "root"
     (relative roots are relative to the list's folder); a missing object or a different file is one line."""
+    from amodal3d.core.download import sha256_of
+
     try:
         data = json.loads(Path(path).read_text())
         entries = data["objects"]
@@ -217,7 +218,7 @@ def pinned_objects(path: Path) -> list[ObjectAsset]:
             if len(found) != 1:
                 raise UserError(f"{path}: object '{ident}' is not under {root} (set the list's \"root\")")
             (asset,) = found
-        if entry.get("sha256") and file_digest(asset.path) != entry["sha256"]:
+        if entry.get("sha256") and sha256_of(asset.path) != entry["sha256"]:
             raise UserError(f"{path}: object '{ident}' differs from the pinned one ({asset.path}: another SHA-256)")
         assets.append(asset)
     return assets

@@ -185,7 +185,7 @@ def evaluate_syncdreamer(pred_mesh, gt_dir: Path, gt_mesh, name: str = "", camer
     import trimesh
 
     from amodal3d.core.raycast import depth_map
-    from metrics.geometry import chamfer_distance, volume_iou, voxel_downsample
+    from metrics.geometry import chamfer_distance, voxel_downsample
     from metrics.protocol import load_mesh
 
     gt_dir = Path(gt_dir)

@@ -117,6 +117,15 @@ def test_each_format_reads_the_same_objects(dataset, name, kind):
     assert all(i.image_file == "a.png" and (i.height, i.width) == (H, W) for i in instances)
 
 
+def test_an_annotation_without_its_masks_is_one_line(tmp_path):
+    data = {"images": [{"id": 1, "file_name": "a.png", "height": 4, "width": 4}],
+            "annotations": [{"id": 1, "image_id": 1, "segmentation": [[0, 0, 3, 0, 3, 3]], "inmodal_seg": []},
+                            {"id": 2, "image_id": 1, "inmodal_seg": []}]}
+    (tmp_path / "k.json").write_text(json.dumps(data))
+    with pytest.raises(UserError, match="annotation 1 has no segmentation or a_segm"):
+        read_amodal_dataset(tmp_path / "k.json")
+
+
 def test_a_file_of_no_known_format_is_one_line(tmp_path):
     (tmp_path / "x.json").write_text(json.dumps({"images": [], "annotations": [{"bbox": [1, 2, 3, 4]}]}))
     with pytest.raises(UserError, match="unknown amodal annotation format"):
@@ -180,6 +189,22 @@ def test_the_protocol_switches_change_the_numbers_as_they_should(dataset, monkey
     assert first["miou_best"] == pytest.approx(1.0) and first["miou_oracle"] == pytest.approx(1.0)
     assert first["miou_inv_best"] == pytest.approx(1.0)
     assert summary("majority", 3)["miou_best"] == pytest.approx(ratio)  # best of 3 cannot beat a fixed answer
+
+
+def test_segmenter_visible_masks_csv_and_workers(dataset, tmp_path):
+    import csv
+
+    root = dataset[0]
+    for visible in ("box", "click"):
+        config = BenchAmodalConfig(root / "coco.json", root / "images", tmp_path / visible, visible=visible,
+                                   completion=[], workers=2)
+        run = run_bench_amodal(config, progress=False)
+        assert len(run.rows) == 4  # 2 objects x (modal, hull)
+        assert all(0 < r.value("visible_iou") <= 1 for r in run.rows)
+        with open(tmp_path / visible / "summary.csv") as f:
+            rows = list(csv.DictReader(f))
+        modal = next(r for r in rows if r["group"] == "all" and r["value"] == "mean_trial" and r["method"] == "modal")
+        assert modal["miou_inv"] == "0.0"  # zero is written as zero, not left blank
 
 
 def test_run_bench_amodal_mistakes_are_one_line(dataset, tmp_path):

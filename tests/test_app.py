@@ -45,6 +45,18 @@ def test_page_settings_parse_as_run_flags():
     assert settings.recon_config.backend("prior").faces == 2000
     with pytest.raises(UserError, match="options: .*nonsense"):
         parse_settings(RunSettings(), ["--nonsense", "1"])
+    # files, programs and devices are the machine's business, never the page's
+    for flags in (["--syncdreamer.python", "/bin/sh"], ["--sam-checkpoint", "/etc/passwd"],
+                  ["--pix2gestalt.weights", "../secret"], ["--syncdreamer.code", "/tmp"]):
+        with pytest.raises(UserError, match="cannot be set from the page"):
+            parse_settings(RunSettings(), flags)
+
+
+def test_the_app_serves_only_a_folder_of_its_own(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    done = subprocess.run([sys.executable, "-m", "amodal3d", "app", "--out", str(tmp_path)], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
 def test_a_run_without_a_click_is_one_message(tmp_path):
@@ -173,6 +185,10 @@ def drive_the_page(browser, url: str, out: Path, tmp_path: Path) -> Path:
         wait.until(lambda d: all(text in status.text for text in expected) and "segmenting" not in status.text)
         return status.text
 
+    browser.find_element(By.ID, "run").click()  # no click yet: a message in the page, no stack trace, no folder
+    toast = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".toast-body"))[0]
+    assert "click the object" in toast.text and "Traceback" not in browser.page_source
+    assert not out.exists() or not any(out.iterdir())
     one_click = click("object point", *CUP, ["visible mask"])
     click("box corner", *BOX[0], ["opposite corner"])
     boxed = click("box corner", *BOX[1], ["visible mask"])

@@ -60,7 +60,7 @@ def test_the_exported_pose_projects_the_model_onto_its_mask(exported):
 def test_our_scenes_come_back_equal(exported):
     for original in sorted((exported / "scenes").iterdir()):
         index = int(original.name.split("_")[1])
-        back = fmt.Scene.open(exported / "back" / f"scene_{index:06d}")
+        back = fmt.Scene.open(exported / "back" / f"scene_test_{index:06d}")
         before = fmt.Scene.open(original)
         for name in (fmt.INPUT, fmt.WHOLE):
             assert np.array_equal(back.image(name), before.image(name))
@@ -106,8 +106,11 @@ def test_a_bop_scene_written_elsewhere_gives_one_scene_per_hidden_object(tmp_pat
     for gt, (amodal, visible) in enumerate(((disc, disc & ~card), (card, card))):
         write_png(scene / "mask" / f"000000_{gt:06d}.png", amodal)
         write_png(scene / "mask_visib" / f"000000_{gt:06d}.png", visible)
+    write_png(scene / "mask" / "000000_000002.png", np.zeros((48, 64), bool))  # a third object, out of frame
+    write_png(scene / "mask_visib" / "000000_000002.png", np.zeros((48, 64), bool))
     pose = {"cam_R_m2c": np.eye(3).ravel().tolist(), "cam_t_m2c": [0, 0, 1500]}
-    (scene / "scene_gt.json").write_text(json.dumps({"0": [{**pose, "obj_id": 4}, {**pose, "obj_id": 9}]}))
+    (scene / "scene_gt.json").write_text(json.dumps({"0": [{**pose, "obj_id": 4}, {**pose, "obj_id": 9},
+                                                           {**pose, "obj_id": 5}]}))
     (scene / "scene_camera.json").write_text(json.dumps({"0": {"cam_K": [60, 0, 32, 0, 60, 24, 0, 0, 1],
                                                                "depth_scale": 1.0}}))
     assert entrypoint(["bop", "import", "--bop", str(tmp_path / "bop"), "--out", str(tmp_path / "scenes")]) == 0
@@ -119,6 +122,10 @@ def test_a_bop_scene_written_elsewhere_gives_one_scene_per_hidden_object(tmp_pat
     assert imported.meta["target"]["category"] == "4"
     assert imported.meta["occlusion_ratio"] == pytest.approx(1 - (disc & ~card).sum() / disc.sum())
     assert np.abs(imported.image(fmt.INPUT) - image).max() <= 0.5 / 255 + 1e-6
+    # the split folder itself, into an existing empty folder
+    (tmp_path / "empty").mkdir()
+    assert entrypoint(["bop", "import", "--bop", str(tmp_path / "bop" / "val"), "--out", str(tmp_path / "empty")]) == 0
+    assert [p.name for p in (tmp_path / "empty").glob("scene_*")] == [only.name]
 
 
 def test_bop_mistakes_are_one_line(tmp_path, capsys):
@@ -126,3 +133,7 @@ def test_bop_mistakes_are_one_line(tmp_path, capsys):
     assert "no BOP scene folders" in capsys.readouterr().err and not (tmp_path / "o").exists()
     assert entrypoint(["bop", "export", "--out", str(tmp_path / "o")]) == 2
     assert "needs --scenes" in capsys.readouterr().err
+    (tmp_path / "ds" / "val").mkdir(parents=True)
+    assert entrypoint(["bop", "import", "--bop", str(tmp_path / "ds"), "--split", "train", "--out",
+                       str(tmp_path / "o")]) == 2
+    assert "no split 'train'" in capsys.readouterr().err

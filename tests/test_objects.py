@@ -106,6 +106,15 @@ def test_a_pinned_object_list_resolves_the_same_objects_and_refuses_changed_ones
     trimesh.creation.box((1, 1, 3)).export(tmp_path / "gso" / "Cup_B" / "meshes" / "model.obj")
     with pytest.raises(UserError, match="'Cup_B' differs from the pinned one"):
         resolve_objects([str(tmp_path / "list.json")])
+    # the command: ids under --root, the root stored relative to the list
+    from amodal3d.cli import entrypoint
+
+    assert entrypoint(["objects", "--objects", str(tmp_path / "gso" / "Cup_A"), "--pin", str(tmp_path / "p.json"),
+                       "--root", str(tmp_path / "gso")]) == 0
+    written = json.loads((tmp_path / "p.json").read_text())
+    assert written["root"] == "gso" and written["objects"][0]["id"] == "Cup_A"
+    assert entrypoint(["objects", "--objects", "mug", str(tmp_path / "gso" / "Cup_A"), "--pin",
+                       str(tmp_path / "q.json"), "--root", str(tmp_path / "elsewhere")]) == 2
     (tmp_path / "other.json").write_text(json.dumps({"objects": [{"id": "Nope"}], "root": "gso"}))
     with pytest.raises(UserError, match="'Nope' is not under"):
         resolve_objects([str(tmp_path / "other.json")])

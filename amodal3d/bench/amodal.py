@@ -18,6 +18,8 @@ occlusion bucket and by category too), bench.json.
 
 from __future__ import annotations
 
+import csv
+import io
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -105,7 +107,7 @@ def visible_from(image: np.ndarray, truth: np.ndarray, source: str, segmenter) -
     from amodal3d.core.prompts import Prompt
     from amodal3d.segmenters import modal_mask
 
-    if source == "annotation":
+    if source == "annotation" or not truth.any():
         return truth
     if source == "box":
         ys, xs = np.nonzero(truth)
@@ -185,6 +187,11 @@ def _score_chunk(instances: list[AmodalInstance], images: str, config: BenchAmod
     return rows
 
 
+def _done_in(chunk: list[AmodalInstance], done: set) -> set:
+    keys = {i.key for i in chunk}
+    return {key for key in done if key[0] in keys}
+
+
 def selected(instances: list[AmodalInstance], config: BenchAmodalConfig) -> list[AmodalInstance]:
     kept = [i for i in instances if config.include_stuff or not i.extra.get("is_stuff")]
     kept = [i for i in kept if not i.extra.get("iscrowd")]
@@ -229,12 +236,15 @@ def run_bench_amodal(config: BenchAmodalConfig, progress: bool = True):
         new_rows = 0
         with tqdm(total=len(instances), unit="object", disable=not progress, file=sys.stderr) as bar:
             if config.workers > 1:
-                with ProcessPoolExecutor(config.workers) as pool:
-                    futures = {pool.submit(_score_chunk, chunk, str(config.images), config, done): len(chunk)
-                               for chunk in chunks}
+                pool = ProcessPoolExecutor(config.workers)
+                try:
+                    futures = {pool.submit(_score_chunk, chunk, str(config.images), config,
+                                           _done_in(chunk, done)): len(chunk) for chunk in chunks}
                     for future in as_completed(futures):
                         new_rows += sum(log.add(row) for row in future.result())
                         bar.update(futures[future])
+                finally:  # a failed chunk stops the queue at once; what finished is logged
+                    pool.shutdown(cancel_futures=True)
             else:
                 for chunk in chunks:
                     new_rows += sum(log.add(row) for row in _score_chunk(chunk, str(config.images), config, done))
@@ -287,7 +297,7 @@ def write_summary(rows: list[Row], out: Path, meta: dict) -> str:
               "mIoU (per-object best) |"), "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {s['method']} | {s['n']} | {s['trials']} | {cell(s['miou_mean'])} | {cell(s['miou_inv_mean'])} | "
               f"{cell(s['miou_best'])} | {cell(s['miou_inv_best'])} | {cell(s['miou_oracle'])} |" for s in overall]
-    csv = ["group,value,method,n,miou,miou_inv"]
+    table = [["group", "value", "method", "n", "miou", "miou_inv"]]
     for group, label_of in (("occlusion", _bucket), ("category", lambda r: r.category)):
         lines += ["", f"## by {group} (mean trial)", "", "| " + group + " | method | objects | mIoU | mIoU-inv |",
                   "|---|---|---|---|---|"]
@@ -299,15 +309,16 @@ def write_summary(rows: list[Row], out: Path, meta: dict) -> str:
                     miou, inv = _mean(r.value("mask_iou") for r in sel), _mean(r.value("invisible_iou") for r in sel)
                     objects = len({r.scene for r in sel})
                     lines.append(f"| {label} | {method} | {objects} | {cell(miou)} | {cell(inv)} |")
-                    csv.append(f"{group},{label},{method},{objects},{miou if miou is not None else ''},"
-                               f"{inv if inv is not None else ''}")
+                    table.append([group, label, method, objects, miou, inv])
     for s in overall:
-        csv.append(f"all,mean_trial,{s['method']},{s['n']},{s['miou_mean']},{s['miou_inv_mean'] or ''}")
-        csv.append(f"all,best_trial,{s['method']},{s['n']},{s['miou_best']},{s['miou_inv_best'] or ''}")
-        csv.append(f"all,per_object_best,{s['method']},{s['n']},{s['miou_oracle']},")
+        table += [["all", "mean_trial", s["method"], s["n"], s["miou_mean"], s["miou_inv_mean"]],
+                  ["all", "best_trial", s["method"], s["n"], s["miou_best"], s["miou_inv_best"]],
+                  ["all", "per_object_best", s["method"], s["n"], s["miou_oracle"], None]]
     markdown = "\n".join(lines) + "\n"
     write_text(out / "summary.md", markdown)
-    write_text(out / "summary.csv", "\n".join(csv) + "\n")
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([["" if v is None else v for v in row] for row in table])
+    write_text(out / "summary.csv", buffer.getvalue())
     return markdown
 
 

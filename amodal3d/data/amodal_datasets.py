@@ -113,24 +113,33 @@ def _cocoa(ann: dict, image: dict, index: int, names: dict) -> list[AmodalInstan
     out = []
     for r, region in enumerate(ann.get("regions", [])):
         out.append(AmodalInstance(
-            f"{image['id']}:{r}", image["file_name"], h, w, str(region.get("name", "")), region["segmentation"],
+            f"{image['id']}:{r}", image["file_name"], h, w, str(region.get("name", "")),
+            _required(region, index, "segmentation"),
             region.get("visible_mask"), region.get("invisible_mask"), region.get("order"),
             {"is_stuff": bool(region.get("isStuff", 0)), "occlude_rate": region.get("occlude_rate")}))
     return out
+
+
+def _required(ann: dict, index: int, *keys: str):
+    for key in keys:
+        if key in ann:
+            return ann[key]
+    raise UserError(f"annotation {index} has no {' or '.join(keys)} (keys: {', '.join(sorted(ann))})")
 
 
 def _coco_style(ann: dict, image: dict, index: int, names: dict) -> list[AmodalInstance]:
     h, w = _size(image, ann)
     return [AmodalInstance(f"{image['id']}:{ann.get('id', index)}", image["file_name"], h, w,
                            names.get(ann.get("category_id"), str(ann.get("category_id", ""))),
-                           ann["segmentation"], ann["visible_mask"], ann.get("invisible_mask"), None,
+                           _required(ann, index, "segmentation"), ann.get("visible_mask"),  # none: unoccluded
+                           ann.get("invisible_mask"), None,
                            {"occlude_rate": ann.get("occlude_rate"), "iscrowd": ann.get("iscrowd", 0)})]
 
 
 def _kins(ann: dict, image: dict, index: int, names: dict) -> list[AmodalInstance]:
     h, w = _size(image, ann)
-    amodal = ann["segmentation"] if "inmodal_seg" in ann else ann["a_segm"]
-    visible = ann["inmodal_seg"] if "inmodal_seg" in ann else ann["i_segm"]
+    amodal = _required(ann, index, "segmentation", "a_segm")
+    visible = _required(ann, index, "inmodal_seg", "i_segm")
     return [AmodalInstance(f"{image['id']}:{ann.get('id', index)}", image["file_name"], h, w,
                            names.get(ann.get("category_id"), str(ann.get("category_id", ""))), amodal, visible,
                            None, ann.get("ico_id"), {"iscrowd": ann.get("iscrowd", 0), "release": "2020" if

@@ -27,7 +27,7 @@ import numpy as np
 from amodal3d.core.cameras import Camera
 from amodal3d.core.errors import UserError
 from amodal3d.core.formats import scene as fmt
-from amodal3d.core.io import composite_on_white, read_mask, write_json, write_png
+from amodal3d.core.io import composite_on_white, write_json, write_png
 
 MM = 1000.0  # scene units (metres) -> millimetres
 DEPTH_SCALE = 0.1  # a depth PNG value times this is millimetres: 0.1 mm steps up to 6.55 m
@@ -36,6 +36,24 @@ EXTRAS = "amodal3d"
 
 def _im(i: int) -> str:
     return f"{i:06d}"
+
+
+def _bop_mask(path: Path) -> np.ndarray:
+    """A BOP mask (0/255 PNG) as bool; unlike our masks it may be empty (a hidden or out-of-frame object)."""
+    import cv2
+
+    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise UserError(f"cannot read the mask {path}")
+    return mask > 127
+
+
+def _new_folder(out: Path) -> Path:
+    """``out`` as a target for :func:`atomic_dir`: an existing empty folder is removed first."""
+    out = Path(out)
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+    return out
 
 
 def _bbox(mask: np.ndarray) -> list[int]:
@@ -112,7 +130,9 @@ def export_bop(scenes: list[Path], out: Path, split: str = "test") -> int:
 
     if not scenes:
         raise UserError("no scene folders to export")
-    with atomic_dir(Path(out), "bop") as tmp:
+    if not split or Path(split).name != split or split in (".", ".."):
+        raise UserError(f"--split must be a plain folder name, got '{split}'")
+    with atomic_dir(_new_folder(out), "bop") as tmp:
         infos = {}
         (tmp / "models").mkdir()
         for index, folder in enumerate(scenes):
@@ -209,9 +229,9 @@ def import_generic(bop_scene: Path, out_root: Path, scene_id: str) -> int:
         visibles = [bop_scene / "mask_visib" / f"{_im(int(im))}_{_im(g)}.png" for g in range(len(entries))]
         if not all(p.is_file() for p in amodals + visibles):
             continue
-        visible_masks = [read_mask(p) for p in visibles]
+        visible_masks = [_bop_mask(p) for p in visibles]
         for g, entry in enumerate(entries):
-            amodal, visible = read_mask(amodals[g]), visible_masks[g]
+            amodal, visible = _bop_mask(amodals[g]), visible_masks[g]
             if not visible.any() or visible.sum() >= amodal.sum():
                 continue
             h, w = amodal.shape
@@ -254,22 +274,37 @@ def _elevation(camera: Camera) -> float:
     return float(camera.angles()[1])
 
 
+def _scene_folders(folder: Path) -> list[Path]:
+    return sorted(s for s in folder.iterdir() if (s / "scene_gt.json").is_file()) if folder.is_dir() else []
+
+
 def import_bop(bop: Path, out: Path, split: str | None = None) -> int:
-    """A BOP dataset (or one of its split folders) -> scene folders in ``out`` (a new folder); how many."""
+    """A BOP dataset (its splits, or the one named), or one split folder -> scene folders in ``out`` (a new
+    folder), named scene_<split>_<scene id>[_<image>_<object>]; how many."""
     from amodal3d.core.outputs import atomic_dir
 
     bop = Path(bop)
-    roots = [bop / split] if split else [p for p in sorted(bop.iterdir()) if p.is_dir() and p.name != "models"]
-    scenes = [s for root in roots for s in sorted(root.iterdir()) if (s / "scene_gt.json").is_file()] \
-        if all(r.is_dir() for r in roots) else []
-    if not scenes:
+    if not bop.is_dir():
+        raise UserError(f"--bop {bop} is not a folder")
+    if _scene_folders(bop):  # a split folder itself
+        splits = {bop.name: _scene_folders(bop)}
+    elif split is not None:
+        if not _scene_folders(bop / split):
+            raise UserError(f"{bop}: no split '{split}' with BOP scene folders")
+        splits = {split: _scene_folders(bop / split)}
+    else:
+        splits = {p.name: _scene_folders(p) for p in sorted(bop.iterdir()) if _scene_folders(p)}
+    if not splits:
         raise UserError(f"{bop}: no BOP scene folders (<split>/<scene id>/scene_gt.json)")
     count = 0
-    with atomic_dir(Path(out), "bop") as tmp:
-        for scene in scenes:
-            if (scene / EXTRAS / fmt.SCENE_JSON).is_file():
-                import_ours(scene, tmp / f"scene_{scene.name}")
-                count += 1
-            else:
-                count += import_generic(scene, tmp, scene.name)
+    with atomic_dir(_new_folder(out), "bop") as tmp:
+        for name, scenes in splits.items():
+            for scene in scenes:
+                if (scene / EXTRAS / fmt.SCENE_JSON).is_file():
+                    import_ours(scene, tmp / f"scene_{name}_{scene.name}")
+                    count += 1
+                else:
+                    count += import_generic(scene, tmp, f"{name}_{scene.name}")
+        if count == 0:
+            raise UserError(f"{bop}: no partly hidden object with a mask and a visible mask to import")
     return count

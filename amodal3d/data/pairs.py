@@ -79,6 +79,8 @@ def covering(photo: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def read_backgrounds(folder: Path, rng: np.random.Generator, crop: float = 0.5) -> Iterator[np.ndarray]:
     """Endless random crops (at least ``crop`` of each side) of the photos (JPEG/PNG) in ``folder``."""
+    if not Path(folder).is_dir():
+        raise UserError(f"--backgrounds {folder} is not a folder")
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if not files:
         raise UserError(f"no background photos (.jpg/.png) in {folder}")
@@ -227,6 +229,8 @@ def make_pairs(out: Path, scenes: Path | None = None, coco: Path | None = None, 
         raise UserError("give rendered scenes and/or --coco JSON with --images DIR and --depth DIR")
     if coco is not None and (images is None or depth is None):
         raise UserError("--coco needs --images DIR and --depth DIR")
+    if backgrounds is not None and scenes is None:
+        raise UserError("--backgrounds replaces rendered scenes' backgrounds: give --scenes DIR too")
     rng = np.random.default_rng(seed)
 
     def generate() -> Iterator[Pair]:
