@@ -223,3 +223,46 @@ def drive_the_page(browser, url: str, out: Path, tmp_path: Path) -> Path:
     assert run_folder.name in browser.find_element(By.ID, "result").text
     print(f"click to mesh: {seconds:.1f} s")
     return run_folder
+
+
+@pytest.mark.slow
+def test_a_second_tab_waits_its_turn(browser, tmp_path):
+    """One worker (the default): tab B's run is queued while tab A's runs, and starts when it is done."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 60)
+
+    def prepared_tab(url):
+        browser.get(url)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".gallery-item"))[0].click()
+        image = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#canvas img"))[0]
+        time.sleep(1)
+        width, height = browser.execute_script("const r = arguments[0].getBoundingClientRect(); "
+                                               "return [r.width, r.height]", image)
+        natural = browser.execute_script("return arguments[0].naturalWidth", image)
+        ActionChains(browser).move_to_element_with_offset(image, CUP[0] * width / natural - width / 2,
+                                                          CUP[1] * width / natural - height / 2).click().perform()
+        wait.until(lambda d: "visible mask" in d.find_element(By.ID, "status").text)
+        return browser.current_window_handle
+
+    out = tmp_path / "runs"
+    with serving(["--out", str(out)], tmp_path / "app.log") as url:
+        first = prepared_tab(url)
+        browser.switch_to.new_window("tab")
+        second = prepared_tab(url)
+        browser.switch_to.window(first)
+        browser.find_element(By.ID, "run").click()
+        time.sleep(0.5)
+        browser.switch_to.window(second)
+        browser.find_element(By.ID, "run").click()
+        wait.until(lambda d: "queue: 1/1" in d.find_element(By.TAG_NAME, "body").text)  # Gradio's own status
+        WebDriverWait(browser, 600).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#downloads a"))
+        browser.switch_to.window(first)
+        assert browser.find_elements(By.CSS_SELECTOR, "#downloads a")
+    runs = sorted(p for p in out.glob("app_*") if p.is_dir())
+    assert len(runs) == 2
+    first_done = max(p.stat().st_mtime for p in runs[0].rglob("*"))
+    second_started = min(p.stat().st_mtime for p in runs[1].rglob("*"))
+    assert second_started >= first_done - 0.5  # one after the other, not side by side
