@@ -103,7 +103,9 @@ def visible_mask_preview(image: np.ndarray, clicks: list[dict], settings: RunSet
 def draw_clicks(image: np.ndarray, clicks: list[dict]) -> np.ndarray:
     import cv2
 
-    canvas = np.ascontiguousarray((np.clip(image, 0, 1) * 255).astype(np.uint8))
+    from amodal3d.core.io import to_uint8
+
+    canvas = np.ascontiguousarray(to_uint8(image)).copy()  # drawn on: never the caller's array
     colours = {CLICK_KINDS[0]: (40, 220, 60), CLICK_KINDS[1]: (230, 40, 40), CLICK_KINDS[3]: (250, 150, 20)}
     radius = max(3, round(max(canvas.shape[:2]) / 120))
     corners = []
@@ -131,20 +133,12 @@ PAGE_FORBIDDEN = ("python", "code", "checkpoint", "weights", "model_config", "sa
 def parse_settings(defaults: RunSettings, flags: list[str]) -> RunSettings:
     """``defaults`` with `run`-style flags applied (the page's widgets and its free-form options box); a bad flag,
     or one that would name a file, folder, program or device, is a UserError in one line."""
-    import contextlib
-    import io
-
-    import tyro
-
-    from amodal3d.cli import usage_error_line
+    from amodal3d.cli import quiet_cli, usage_error_line
     from amodal3d.core.config import to_dict
 
-    buffer = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(buffer), contextlib.redirect_stdout(buffer):
-            settings = tyro.cli(RunSettings, args=flags, default=defaults, prog="options")
-    except SystemExit:
-        raise UserError(f"options: {usage_error_line(buffer.getvalue())}") from None
+    settings, failed = quiet_cli(RunSettings, flags, default=defaults, prog="options")
+    if failed is not None:
+        raise UserError(f"options: {usage_error_line(failed[1])}")
     changed = _changed(to_dict(defaults), to_dict(settings))
     refused = [key for key, value in changed if any(word in key.rsplit(".", 1)[-1] for word in PAGE_FORBIDDEN)
                or (isinstance(value, str) and ("/" in value or "\\" in value or value.startswith(("~", "."))))]
@@ -172,17 +166,20 @@ def zip_run(folder: Path) -> Path:
     return Path(built).replace(folder.parent / f"{folder.name}.zip")
 
 
-def run_outputs(folder: Path) -> dict:
-    """What the page shows of a finished run folder; UserError when it is not one."""
+def run_outputs(folder: Path, info: dict | None = None) -> dict:
+    """What the page shows of a finished run folder (``info``: its run.json record, read when not given);
+    UserError when it is not one."""
     import json
+
+    from amodal3d.core.formats.completion import sample_name
 
     folder = Path(folder)
     if not (folder / "run.json").is_file() or not (folder / "mesh.glb").is_file():
         raise UserError(f"{folder} is not a finished run folder (no run.json and mesh.glb; make one with "
                         "amodal3d run)")
-    info = json.loads((folder / "run.json").read_text())
+    info = info if info is not None else json.loads((folder / "run.json").read_text())
     completion = folder / "completion"
-    samples = sorted(completion.glob("sample_*.png"))
+    samples = [completion / sample_name(i) for i in range(info.get("samples") or 0)]
     files = [folder / name for name in DOWNLOADS if (folder / name).is_file()]
     timings = info.get("timings", {})
     summary = (f"{info.get('completion_method')} completion ({info.get('samples')} samples), "
@@ -203,9 +200,9 @@ def start_run(image: np.ndarray, clicks: list[dict], settings: RunSettings, out:
         raise UserError("no prompt: click the object first (a box needs two corners)")
     prompt.validate(*image.shape[:2])
     folder = new_run_folder(out)
-    run(image, prompt, folder, settings, source={"app": True, "prompt": prompt.to_dict()}, progress=progress,
-        occluder=occluder)
-    shown = run_outputs(folder)
+    done = run(image, prompt, folder, settings, source={"app": True, "prompt": prompt.to_dict()},
+               progress=progress, occluder=occluder)
+    shown = run_outputs(folder, done.info)
     shown["files"].append(str(zip_run(folder)))
     return shown
 
@@ -221,7 +218,7 @@ def build_page(config: AppConfig, example: Path | None = None):
     from recon.base import RECONSTRUCTORS
 
     defaults = config.settings
-    mesh_options = RECONSTRUCTORS.config_class("prior")()
+    mesh_options = defaults.recon_config.backend("prior")  # the app's own --prior.* flags are the page's defaults
 
     def as_message(error: Exception) -> gr.Error:
         if isinstance(error, UserError):

@@ -82,7 +82,6 @@ def usage() -> str:
 def parse_args(argv: list[str]) -> tuple[str, object]:
     """(command name, its config) from ``argv``. ``--help`` prints the help and exits 0; a parse error exits 2 with
     one line (what is wrong, a suggestion, where the help is) instead of tyro's box."""
-    import tyro
 
     from amodal3d.core.config import load_config
 
@@ -105,18 +104,29 @@ def parse_args(argv: list[str]) -> tuple[str, object]:
             raise SystemExit(2)
         default = load_config(rest[at + 1], name, cls)
         rest = rest[:at] + rest[at + 2:]
+    config, failed = quiet_cli(cls, rest, prog=f"amodal3d {name}", default=default,
+                               description=(cls.__doc__ or command.summary).strip())
+    if failed is not None:
+        code, printed = failed
+        if code in (0, None):  # --help
+            sys.stdout.write(printed)
+            raise SystemExit(code)
+        print(f"amodal3d: error: {usage_error_line(printed)}", file=sys.stderr)
+        raise SystemExit(2)
+    return name, config
+
+
+def quiet_cli(cls, args: list[str], **kwargs):
+    """``tyro.cli(cls, args=args, **kwargs)`` with its printing caught: (config, None), or (None, (exit code, what
+    tyro printed)) for --help or a bad argument."""
+    import tyro
+
     buffer = io.StringIO()
     try:
         with contextlib.redirect_stderr(buffer), contextlib.redirect_stdout(buffer):
-            config = tyro.cli(cls, args=rest, prog=f"amodal3d {name}", default=default,
-                              description=(cls.__doc__ or command.summary).strip())
+            return tyro.cli(cls, args=args, **kwargs), None
     except SystemExit as exc:
-        if exc.code in (0, None):  # --help
-            sys.stdout.write(buffer.getvalue())
-            raise
-        print(f"amodal3d: error: {usage_error_line(buffer.getvalue())}", file=sys.stderr)
-        raise SystemExit(2) from None
-    return name, config
+        return None, (exc.code, buffer.getvalue())
 
 
 def usage_error_line(text: str) -> str:

@@ -148,24 +148,6 @@ def normalised_gt(vertices: np.ndarray, name: str) -> tuple[np.ndarray, float]:
     return vertices @ rotation.T, angle
 
 
-def _points(mask: np.ndarray, depth: np.ndarray, K: np.ndarray, pose: np.ndarray, offset: float = 0.0) -> np.ndarray:
-    """``mask_depth_to_pts`` then the inverse pose: pixel (u, v) at (u + offset, v + offset); the script's offset is
-    0 (a pixel's corner, not its centre)."""
-    v, u = np.nonzero(mask)
-    z = depth[v, u].astype(np.float64)
-    cam = (np.stack([(u + offset) * z, (v + offset) * z, z], 1)) @ np.linalg.inv(K).T
-    rotation, translation = pose[:, :3], pose[:, 3]
-    return (cam - translation) @ rotation  # R^T (x - t)
-
-
-def _camera(K: np.ndarray, pose: np.ndarray, size: int):
-    from amodal3d.core.cameras import Camera
-
-    w2c = np.eye(4)
-    w2c[:3] = pose
-    return Camera(K, np.linalg.inv(w2c), size, size)
-
-
 def fscores(pred: np.ndarray, gt: np.ndarray, thresholds=FSCORE_THRESHOLDS) -> dict:
     from metrics.geometry import nearest_distances
 
@@ -184,25 +166,23 @@ def evaluate_syncdreamer(pred_mesh, gt_dir: Path, gt_mesh, name: str = "", camer
     pixel apart, about 0.003 at 256 px); 0.5 at their centres, as our own protocol."""
     import trimesh
 
+    from amodal3d.core.cameras import Camera
     from amodal3d.core.raycast import depth_map
     from metrics.geometry import chamfer_distance, voxel_downsample
     from metrics.protocol import load_mesh
 
     gt_dir = Path(gt_dir)
     K, poses = read_camera_file(camera_file) if camera_file is not None else default_cameras()
-    gt_points = []
+    gt_points, cameras = [], []
     for k in range(NUM_VIEWS):
         path = gt_dir / f"{k:03d}-depth.png"
         if not path.is_file():
             raise UserError(f"{gt_dir}: no {path.name} (SyncDreamer's layout: 000-depth.png .. 015-depth.png)")
         depth, valid = read_depth(path)
-        gt_points.append(_points(valid, depth, K, poses[k], pixel_offset))
-        size = depth.shape[0]
+        cameras.append(Camera.from_w2c(K, poses[k], depth.shape[1], depth.shape[0]))
+        gt_points.append(cameras[-1].backproject(depth, valid, pixel_offset))
     pred = load_mesh(pred_mesh)
-    pred_points = []
-    for k in range(NUM_VIEWS):
-        depth = depth_map(_camera(K, poses[k], size), pred)
-        pred_points.append(_points(depth > 0, depth, K, poses[k], pixel_offset))
+    pred_points = [camera.backproject(depth_map(camera, pred), offset=pixel_offset) for camera in cameras]
     gt_cloud = voxel_downsample(np.concatenate(gt_points), VOXEL)
     pred_cloud = voxel_downsample(np.concatenate(pred_points), VOXEL)
     if len(pred_cloud) == 0:

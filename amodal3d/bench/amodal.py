@@ -30,13 +30,13 @@ from typing import Annotated, Literal
 import numpy as np
 
 from amodal3d.bench.results import ResultsLog, Row
+from amodal3d.completion.baselines import BASELINES
 from amodal3d.completion.config import CompletionConfig
 from amodal3d.core.config import OWN_FLAGS, to_dict
 from amodal3d.core.errors import UserError
 from amodal3d.data.amodal_datasets import AmodalInstance, Kind, read_amodal_dataset
 
 TABLE = "amodal"
-BASELINES = ("modal", "hull")
 BUCKETS = ((0.0, 0.0001, "none"), (0.0001, 0.2, "0-20%"), (0.2, 0.5, "20-50%"), (0.5, 0.8, "50-80%"),
            (0.8, 1.01, "80-100%"))
 
@@ -94,18 +94,11 @@ def voted(masks: list[np.ndarray], rule: str) -> np.ndarray:
     raise UserError(f"unknown vote rule '{rule}' (majority, union, first)")
 
 
-def interior_point(mask: np.ndarray) -> tuple[float, float]:
-    from scipy import ndimage
-
-    distance = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
-    y, x = np.unravel_index(int(np.argmax(distance)), mask.shape)
-    return float(x), float(y)
-
-
 def visible_from(image: np.ndarray, truth: np.ndarray, source: str, segmenter) -> np.ndarray:
     """The visible mask a row starts from (empty when our segmenter finds nothing)."""
+    from amodal3d.bench.photos import segmented_or_empty
+    from amodal3d.bench.scene_job import click_point
     from amodal3d.core.prompts import Prompt
-    from amodal3d.segmenters import modal_mask
 
     if source == "annotation" or not truth.any():
         return truth
@@ -113,11 +106,8 @@ def visible_from(image: np.ndarray, truth: np.ndarray, source: str, segmenter) -
         ys, xs = np.nonzero(truth)
         prompt = Prompt(box=(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)))
     else:
-        prompt = Prompt.point(*interior_point(truth))
-    try:
-        return modal_mask(image, prompt, segmenter).mask
-    except UserError:
-        return np.zeros_like(truth)
+        prompt = Prompt.point(*click_point(truth))
+    return segmented_or_empty(image, prompt, segmenter)
 
 
 def scores(predicted: np.ndarray, amodal: np.ndarray, visible_truth: np.ndarray, visible_used: np.ndarray) -> dict:
@@ -134,7 +124,6 @@ def instance_rows(instance: AmodalInstance, image: np.ndarray, config: BenchAmod
                   completer_of=None) -> list[Row]:
     """Every (method, trial) row of one instance not in ``done`` (keys (instance key, config id))."""
     from amodal3d.completion.base import cached_completer
-    from amodal3d.completion.baselines import convex_hull_mask
     from amodal3d.completion.frontend import complete
     from amodal3d.core.prompts import Prompt
 
@@ -150,10 +139,10 @@ def instance_rows(instance: AmodalInstance, image: np.ndarray, config: BenchAmod
             if (instance.key, config_id) in done:
                 continue
             start = time.perf_counter()
-            if not visible.any() or method == "modal":
+            if method in BASELINES:
+                predicted = BASELINES[method](visible)
+            elif not visible.any():  # nothing to complete: an empty answer
                 predicted = visible.copy()
-            elif method == "hull":
-                predicted = convex_hull_mask(visible)
             else:
                 completer = (completer_of or (lambda m: cached_completer(m, config.completion_config.backend(m))))(
                     method)

@@ -20,7 +20,7 @@ import numpy as np
 
 from amodal3d.bench.configs import Configuration, matching
 from amodal3d.bench.results import ResultsLog, Row
-from amodal3d.completion.baselines import convex_hull_mask
+from amodal3d.completion.baselines import BASELINES, convex_hull_mask
 from amodal3d.core.formats.photo_case import SPLITS, PhotoCase, find_cases
 from amodal3d.core.io import write_text
 from amodal3d.core.prompts import Prompt
@@ -52,28 +52,29 @@ def prompt_of(case: PhotoCase, source: str) -> Prompt:
     return Prompt(points=[tuple(p) for p in points], labels=[1] * len(points))
 
 
-def visible_mask(case: PhotoCase, source: str, segmenter) -> np.ndarray:
-    """The visible mask the row starts from: the truth, or our segmenter's from the case's prompt (empty when it
-    finds nothing: the row then scores what an empty answer scores)."""
+def segmented_or_empty(image: np.ndarray, prompt: Prompt, segmenter) -> np.ndarray:
+    """Our segmenter's visible mask, empty when it finds nothing: a bench row then scores what an empty answer
+    scores."""
     from amodal3d.core.errors import UserError
     from amodal3d.segmenters import modal_mask
 
-    if source in GIVEN_INPUTS:
-        return case.modal
     try:
-        return modal_mask(case.image, prompt_of(case, source), segmenter).mask
+        return modal_mask(image, prompt, segmenter).mask
     except UserError:
-        return np.zeros_like(case.modal)
+        return np.zeros(image.shape[:2], bool)
+
+
+def visible_mask(case: PhotoCase, source: str, segmenter) -> np.ndarray:
+    """The visible mask the row starts from: the truth, or our segmenter's from the case's prompt."""
+    return case.modal if source in GIVEN_INPUTS else segmented_or_empty(case.image, prompt_of(case, source), segmenter)
 
 
 def amodal_mask(case: PhotoCase, config: Configuration, visible: np.ndarray, completion_config, seed: int) -> np.ndarray:
     occluder = case.occluder if config.input.endswith("+occluder") else None
     if not visible.any():
         return visible
-    if config.completion == "modal":
-        return visible.copy()
-    if config.completion == "hull":
-        return convex_hull_mask(visible)
+    if config.completion in BASELINES:
+        return BASELINES[config.completion](visible)
     if config.completion == OCCLUDER_BASELINE:
         return convex_hull_mask(visible) & (visible | occluder)
     if config.completion == ESTIMATED_BASELINE:

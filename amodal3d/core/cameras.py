@@ -62,19 +62,27 @@ class Camera:
         radius = float(np.linalg.norm(self.center))
         return float(np.degrees(np.arctan2(y, x))), float(np.degrees(np.arcsin(z / radius))), radius
 
-    def backproject(self, depth: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        """Planar depth (H, W) -> world points (N, 3) for pixels with depth > 0 (and ``mask`` if given)."""
+    def backproject(self, depth: np.ndarray, mask: np.ndarray | None = None, offset: float = 0.5) -> np.ndarray:
+        """Planar depth (H, W) -> world points (N, 3) for pixels with depth > 0 (and ``mask`` if given). Pixel
+        (u, v) sits at (u + offset, v + offset): its centre; SyncDreamer's evaluation script uses 0, its corner."""
         valid = np.isfinite(depth) & (depth > 0)
         if mask is not None:
             valid &= mask.astype(bool)
         v, u = np.nonzero(valid)
         z = depth[v, u].astype(np.float64)
-        pix = np.stack([u + 0.5, v + 0.5, np.ones_like(z)], axis=1)
+        pix = np.stack([u + offset, v + offset, np.ones_like(z)], axis=1)
         cam = (pix @ np.linalg.inv(self.K).T) * z[:, None]
         return cam @ self.c2w[:3, :3].T + self.c2w[:3, 3]
 
     def to_dict(self) -> dict:
         return {"K": self.K.tolist(), "c2w": self.c2w.tolist(), "width": self.width, "height": self.height}
+
+    @classmethod
+    def from_w2c(cls, K, w2c, width: int, height: int) -> Camera:
+        """From a world-to-camera pose, (3, 4) or (4, 4), OpenCV axes (BOP's and SyncDreamer's files)."""
+        pose = np.eye(4)
+        pose[:3] = np.asarray(w2c, np.float64)[:3]
+        return cls(np.asarray(K, np.float64), np.linalg.inv(pose), int(width), int(height))
 
     @classmethod
     def from_dict(cls, d: dict) -> Camera:

@@ -27,7 +27,7 @@ import numpy as np
 from amodal3d.core.cameras import Camera
 from amodal3d.core.errors import UserError
 from amodal3d.core.formats import scene as fmt
-from amodal3d.core.io import composite_on_white, write_json, write_png
+from amodal3d.core.io import composite_on_white, read_image, write_json, write_png
 
 MM = 1000.0  # scene units (metres) -> millimetres
 DEPTH_SCALE = 0.1  # a depth PNG value times this is millimetres: 0.1 mm steps up to 6.55 m
@@ -150,13 +150,16 @@ def export_bop(scenes: list[Path], out: Path, split: str = "test") -> int:
 
 # ------------------------------------------------------------------------------------------------------------ import
 
+def _pose(rotation, translation_mm) -> np.ndarray:
+    """BOP's row-major rotation and millimetre translation -> a (3, 4) pose in scene units."""
+    return np.hstack([np.asarray(rotation, np.float64).reshape(3, 3),
+                      np.asarray(translation_mm, np.float64).reshape(3, 1) / MM])
+
+
 def _camera(entry: dict, width: int, height: int) -> Camera:
     K = np.asarray(entry["cam_K"], np.float64).reshape(3, 3)
-    w2c = np.eye(4)
-    if "cam_R_w2c" in entry:
-        w2c[:3, :3] = np.asarray(entry["cam_R_w2c"], np.float64).reshape(3, 3)
-        w2c[:3, 3] = np.asarray(entry["cam_t_w2c"], np.float64) / MM
-    return Camera(K, np.linalg.inv(w2c), width, height)
+    w2c = _pose(entry["cam_R_w2c"], entry["cam_t_w2c"]) if "cam_R_w2c" in entry else np.eye(4)[:3]
+    return Camera.from_w2c(K, w2c, width, height)
 
 
 def _read_depth(path: Path, scale: float) -> np.ndarray:
@@ -242,16 +245,14 @@ def import_generic(bop_scene: Path, out_root: Path, scene_id: str) -> int:
                 if rgb.suffix == ".png":
                     shutil.copyfile(rgb, tmp / fmt.INPUT)
                 else:
-                    write_png(tmp / fmt.INPUT, _read_rgb(rgb))
+                    write_png(tmp / fmt.INPUT, read_image(rgb))
                 write_png(tmp / fmt.AMODAL_MASK, amodal)
                 write_png(tmp / fmt.MODAL_MASK, visible)
                 write_png(tmp / fmt.OCCLUDER_MASK, occluder)
                 depth_file = bop_scene / "depth" / f"{_im(int(im))}.png"
                 if depth_file.is_file():
                     np.save(tmp / fmt.DEPTH, _read_depth(depth_file, cameras[im].get("depth_scale", 1.0)))
-                m2c = np.eye(4)
-                m2c[:3, :3] = np.asarray(entry["cam_R_m2c"], np.float64).reshape(3, 3)
-                m2c[:3, 3] = np.asarray(entry["cam_t_m2c"], np.float64) / MM
+                m2c = np.vstack([_pose(entry["cam_R_m2c"], entry["cam_t_m2c"]), [0.0, 0.0, 0.0, 1.0]])
                 model = bop_scene.parents[1] / "models" / f"obj_{_im(entry['obj_id'])}.ply"
                 has_mesh = _write_world_mesh(model, camera.c2w @ m2c, tmp / fmt.GT_MESH)
                 write_json(tmp / fmt.SCENE_JSON, {
@@ -259,19 +260,9 @@ def import_generic(bop_scene: Path, out_root: Path, scene_id: str) -> int:
                     "bop_gt": g, "target": {"name": f"obj_{_im(entry['obj_id'])}", "category": str(entry["obj_id"]),
                                             "has_mesh": has_mesh},
                     "occluders": [], "occlusion_ratio": float(1 - visible.sum() / amodal.sum()),
-                    "input_camera": {**camera.to_dict(), "elevation_deg": _elevation(camera)}, "ring_cameras": []})
+                    "input_camera": {**camera.to_dict(), "elevation_deg": camera.angles()[1]}, "ring_cameras": []})
             written += 1
     return written
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    from amodal3d.core.io import read_image
-
-    return read_image(path)
-
-
-def _elevation(camera: Camera) -> float:
-    return float(camera.angles()[1])
 
 
 def _scene_folders(folder: Path) -> list[Path]:
