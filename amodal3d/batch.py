@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from amodal3d.core.errors import UserError
-from amodal3d.core.io import write_text
+from amodal3d.core.io import write_csv, write_text
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 SUMMARY_FIELDS = ("file", "status", "seconds", "faces", "completion", "recon", "prior", "message")
@@ -155,19 +155,11 @@ def run_batch(images: Path, prompts: Path | None, out: Path, settings, base_inpu
 def _record(rows: dict, row: dict, summary: Path, photos: list[Path], out: Path, bar) -> None:
     rows[row["file"]] = row
     ordered = [rows[p.name] for p in photos if p.name in rows]
-    lines = [",".join(SUMMARY_FIELDS)]
-    for r in ordered:
-        lines.append(",".join(_csv_cell(r.get(k)) for k in SUMMARY_FIELDS))
-    write_text(summary, "\n".join(lines) + "\n")
+    write_csv(summary, [list(SUMMARY_FIELDS), *([r.get(k) for k in SUMMARY_FIELDS] for r in ordered)])
     write_text(out / "index.html", index_page(ordered))
     bar.update(1)
     if row["status"] != "done":
         bar.write(f"{row['file']}: {row.get('message')}")
-
-
-def _csv_cell(value) -> str:
-    text = "" if value is None else str(value)
-    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text
 
 
 def _read_summary(path: Path) -> list[dict]:

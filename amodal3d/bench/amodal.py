@@ -18,8 +18,6 @@ occlusion bucket and by category too), bench.json.
 
 from __future__ import annotations
 
-import csv
-import io
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -272,7 +270,7 @@ def method_summary(rows: list[Row], method: str) -> dict:
 
 
 def write_summary(rows: list[Row], out: Path, meta: dict) -> str:
-    from amodal3d.core.io import write_text
+    from amodal3d.core.io import write_csv, write_text
 
     methods = [m for m in (*BASELINES, *sorted({r.completion for r in rows} - set(BASELINES)))
                if any(r.completion == m for r in rows)]
@@ -305,9 +303,7 @@ def write_summary(rows: list[Row], out: Path, meta: dict) -> str:
                   ["all", "per_object_best", s["method"], s["n"], s["miou_oracle"], None]]
     markdown = "\n".join(lines) + "\n"
     write_text(out / "summary.md", markdown)
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows([["" if v is None else v for v in row] for row in table])
-    write_text(out / "summary.csv", buffer.getvalue())
+    write_csv(out / "summary.csv", table)
     return markdown
 
 

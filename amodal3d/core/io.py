@@ -85,6 +85,16 @@ def write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def write_csv(path: Path, rows: list[list]) -> None:
+    """Rows (the header first) as a CSV file, written atomically; None is an empty cell, quoting as needed."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([["" if v is None else v for v in row] for row in rows])
+    write_text(path, buffer.getvalue())
+
+
 def composite_on_white(rgba: np.ndarray) -> np.ndarray:
     """(..., 4) RGBA in [0, 1] -> (..., 3) RGB over white (straight alpha): rgb * a + 1 - a."""
     return rgba[..., :3] * rgba[..., 3:] + (1.0 - rgba[..., 3:])
