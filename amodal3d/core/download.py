@@ -58,9 +58,7 @@ def download(url: str, dest: Path, sha256: str | None = None, progress: bool = T
             if total is not None and part.stat().st_size < total:
                 raise ConnectionError(f"connection closed at {part.stat().st_size} of {total} bytes")
     except urllib.error.HTTPError as exc:
-        if exc.code == 416 and have:  # the part file is already whole
-            pass
-        else:
+        if exc.code != 416 or not have:  # 416 with a part file: it is already whole
             raise UserError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from None
     except (TimeoutError, urllib.error.URLError, http.client.HTTPException, ConnectionError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
