@@ -236,23 +236,21 @@ def build_page(config: AppConfig, example: Path | None = None):
             raise as_message(error) from None
         return image, [], draw_clicks(image, []), "click the object"
 
-    def clicked(image, clicks, kind, evt: gr.SelectData):
+    def clicked(image, clicks, kind, completion, options, evt: gr.SelectData):
         if image is None:
             raise gr.Error("open a photo first", print_exception=False)
         x, y = evt.index
         clicks = [*clicks, {"x": float(x), "y": float(y), "kind": kind}]
-        return clicks, draw_clicks(image, clicks), "segmenting ..."
-
-    clicked.__annotations__["evt"] = gr.SelectData  # Gradio injects the click by this type (a real class, not a string)
-
-    def previewed(image, clicks, completion, options):
-        if image is None or not clicks:
-            return gr.skip(), gr.skip()
         try:
             settings = parse_settings(defaults, ["--completion", completion, *options.split()])
-            return visible_mask_preview(image, clicks, settings)
-        except Exception as error:  # noqa: BLE001
+        except UserError as error:  # the click is kept; the message replaces the preview
+            return clicks, draw_clicks(image, clicks), str(error)
+        try:
+            return clicks, *visible_mask_preview(image, clicks, settings)
+        except Exception as error:  # noqa: BLE001 - shown as a message in the page
             raise as_message(error) from None
+
+    clicked.__annotations__["evt"] = gr.SelectData  # Gradio injects the click by this type (a real class, not a string)
 
     def cleared(image):
         return [], None if image is None else draw_clicks(image, []), "click the object"
@@ -310,11 +308,11 @@ def build_page(config: AppConfig, example: Path | None = None):
                 files = gr.File(label="downloads", file_count="multiple", elem_id="downloads")
 
         photo.change(opened, [photo], [image_state, clicks_state, canvas, status], concurrency_limit=None)
-        # the click is recorded at once (no queue), so quick clicks never overtake one another; the mask follows
-        canvas.select(clicked, [image_state, clicks_state, kind], [clicks_state, canvas, status], queue=False,
-                      trigger_mode="multiple").then(
-            previewed, [image_state, clicks_state, completion, options], [canvas, status], concurrency_limit=None,
-            trigger_mode="always_last")
+        # One queued event per click, taken in order (one at a time), so quick clicks never overtake one another. A
+        # click recorded without the queue and a queued preview chained after it left Gradio 6.31's page waiting
+        # for a preview the server had finished, about one page in five.
+        canvas.select(clicked, [image_state, clicks_state, kind, completion, options], [clicks_state, canvas, status],
+                      trigger_mode="multiple", concurrency_limit=1, concurrency_id="clicks")
         clear.click(cleared, [image_state], [clicks_state, canvas, status], concurrency_limit=None)
         go.click(started, [image_state, clicks_state, completion, recon, samples, seed, faces, texture, options],
                  [result, viewer, gallery, amodal, vote, files], concurrency_limit=config.workers,
@@ -333,6 +331,7 @@ def page_values(shown: dict) -> tuple:
 def serve(config: AppConfig) -> int:
     """Start the page and block until interrupted."""
     import os
+    import signal
     import tempfile
 
     from amodal3d.core.optional import require
@@ -363,5 +362,7 @@ def serve(config: AppConfig) -> int:
         page.launch(server_name=config.host, server_port=config.port, allowed_paths=allowed,
                     max_file_size=int(config.max_upload_mb * 1024 * 1024), show_error=True, quiet=True, inbrowser=False,
                     ssr_mode=False, prevent_thread_lock=True)
+        # SIGTERM (a service manager, a test) stops the app as Ctrl+C does, so the scratch folder is removed
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         page.block_thread()
     return 0

@@ -161,6 +161,7 @@ def test_the_page_in_a_real_browser(browser, tmp_path):
 
 def drive_the_page(browser, url: str, out: Path, tmp_path: Path) -> Path:
     import trimesh
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -177,17 +178,30 @@ def drive_the_page(browser, url: str, out: Path, tmp_path: Path) -> Path:
     status = browser.find_element(By.ID, "status")
 
     def click(kind, x, y, expected):
+        before = status.text
         next(label for label in browser.find_elements(By.CSS_SELECTOR, "#kind label") if label.text == kind).click()
         scale = width / natural
         ActionChains(browser).move_to_element_with_offset(
             browser.find_element(By.CSS_SELECTOR, "#canvas img"), x * scale - width / 2,
             y * scale - height / 2).click().perform()
-        wait.until(lambda d: all(text in status.text for text in expected) and "segmenting" not in status.text)
+        toasts = set()
+
+        def settled(d):
+            toasts.update(t.text for t in d.find_elements(By.CSS_SELECTOR, ".toast-body"))
+            return (status.text != before and not any(busy in status.text for busy in ("processing", "queue", "|"))
+                    and all(text in status.text for text in expected))
+
+        try:
+            wait.until(settled)
+        except TimeoutException:
+            pytest.fail(f"after a {kind} click the status reads {status.text!r}; messages: {sorted(toasts)}")
         return status.text
 
     browser.find_element(By.ID, "run").click()  # no click yet: a message in the page, no stack trace, no folder
     toast = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".toast-body"))[0]
     assert "click the object" in toast.text and "Traceback" not in browser.page_source
+    browser.find_element(By.CSS_SELECTOR, ".toast-close").click()  # as a user would, before clicking on
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, ".toast-body"))
     assert not list(out.glob("app_*"))  # (the folder holds only the app's marker)
     one_click = click("object point", *CUP, ["visible mask"])
     click("box corner", *BOX[0], ["opposite corner"])
