@@ -138,6 +138,21 @@ def test_point_prompt_uses_the_grabcut_fallback():
     assert mask_iou(result.modal_mask, modal) > 0.8
 
 
+def test_a_box_keeps_both_parts_of_an_object_an_occluder_splits():
+    from amodal3d.segmenters import modal_mask
+
+    h, w = 180, 240
+    yy, xx = np.mgrid[0:h, 0:w]
+    amodal = (xx - 120) ** 2 + (yy - 90) ** 2 < 60**2
+    bar = (xx > 105) & (xx < 135)  # a blue post in front of the disc's middle
+    image = np.ones((h, w, 3), np.float32)
+    image[amodal] = [0.8, 0.15, 0.1]
+    image[bar] = [0.1, 0.2, 0.8]
+    visible = amodal & ~bar
+    mask = modal_mask(image, Prompt(box=(58, 28, 182, 152))).mask
+    assert mask_iou(mask, visible) > 0.9  # one half alone would score 0.5
+
+
 def test_registry_rejects_duplicates_and_lists_known_names():
     assert "classical" in available_completers()
     with pytest.raises(ValueError, match="already registered"):

@@ -1,7 +1,9 @@
-"""CPU fallback segmentation: OpenCV GrabCut seeded by the prompt, then the connected part under the prompt.
+"""CPU fallback segmentation: OpenCV GrabCut seeded by the prompt, then the connected part under the prompt (from a
+box alone: every part at least a fifth of the largest, since an occluder may split the object).
 
 Seeds: a disc around each positive point is sure-foreground, negative points sure-background; a box (given, or a
-window around the points of half the image's shorter side) is probable foreground, everything outside it background.
+window around the points: half the shorter side around one point, the points' extent plus a tenth of the longer side
+around several) is probable foreground, everything outside it background.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ def segment_with_grabcut(image: np.ndarray, prompt: Prompt, iterations: int = 5,
     if prompt.box is not None:
         x0, y0, x1, y1 = [int(round(v)) for v in prompt.clipped_box(w, h)]
     else:
-        half = min(h, w) // 4
+        # one point: a window of half the shorter side; several: the points' extent plus a tenth of the longer side
+        # (on the dev photos 3 clicks scored 45.8 visible IoU with the one-point window, 53.8 with this one)
+        half = min(h, w) // 4 if len(positives) == 1 else round(0.1 * max(h, w))
         xs, ys = [p[0] for p in positives], [p[1] for p in positives]
         x0, y0, x1, y1 = int(min(xs)) - half, int(min(ys)) - half, int(max(xs)) + half, int(max(ys)) + half
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
@@ -42,6 +46,8 @@ def segment_with_grabcut(image: np.ndarray, prompt: Prompt, iterations: int = 5,
     for (x, y), label in zip(prompt.points, labels):
         cv2.circle(seeds, (int(x), int(y)), radius, int(cv2.GC_FGD if label == 1 else cv2.GC_BGD), -1)
     mask = grabcut(image, seeds, iterations)
+    if prompt.box is not None and not positives:  # an occluder may split the object: keep every sizeable part
+        return _sizeable_components(mask)
     return _component_under(mask, positives if positives else [((x0 + x1) / 2, (y0 + y1) / 2)])
 
 
@@ -62,3 +68,13 @@ def _component_under(mask: np.ndarray, points) -> np.ndarray:
         sizes = np.bincount(labels.ravel())[1:]
         keep = {int(np.argmax(sizes)) + 1}
     return np.isin(labels, list(keep))
+
+
+def _sizeable_components(mask: np.ndarray, fraction: float = 0.2) -> np.ndarray:
+    """The connected parts of ``mask`` at least ``fraction`` of the largest one's area."""
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return mask
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return np.isin(labels, np.flatnonzero(sizes >= fraction * sizes.max()))
