@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import html
 import json
+import multiprocessing
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -142,7 +143,8 @@ def run_batch(images: Path, prompts: Path | None, out: Path, settings, base_inpu
             for row in ray_map(run_one, args, ray):
                 _record(rows, row, summary, photos, out, bar)
         elif workers > 1 and len(todo) > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            # spawned: a forked child deadlocks in torch's threads once the parent has used them (clicknet)
+            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
                 futures = [pool.submit(run_one, *a) for a in args]
                 for future in as_completed(futures):
                     _record(rows, future.result(), summary, photos, out, bar)

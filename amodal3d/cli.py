@@ -53,6 +53,8 @@ COMMANDS = {
                           "Whole-part training pairs in pix2gestalt's layout."),
     "train": Command("amodal3d.train:TrainConfig", "amodal3d.commands:train",
                      "Train the conditional diffusion completion model on whole-part pairs."),
+    "train-segmenter": Command("amodal3d.train_segmenter:SegmenterTrainConfig", "amodal3d.commands:train_segmenter",
+                               "Train the clicknet segmenter (clicks/box -> visible mask) on photos with masks."),
     "convert-pix2gestalt": Command("amodal3d.commands:ConvertConfig", "amodal3d.commands:convert_pix2gestalt",
                                    "Convert the released pix2gestalt checkpoint to a diffusers folder."),
     "app": Command("amodal3d.app:AppConfig", "amodal3d.app:serve",

@@ -605,6 +605,17 @@ def train(config) -> int:
     return 0
 
 
+def train_segmenter(config) -> int:
+    from amodal3d.core.optional import require
+
+    for module in ("torch", "safetensors"):
+        require(module, "train-segmenter")
+    from amodal3d.train_segmenter import train_segmenter as fit
+
+    print(f"{fit(config, log=lambda line: print(line, flush=True))}: use it with --clicknet-weights")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------- convert-pix2gestalt
 
 @dataclass

@@ -2,6 +2,7 @@
 Simulated here by hiding the extras' packages from the import system (a fresh venv with only the core is measured
 in the README)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -44,6 +45,7 @@ def test_the_cpu_path_runs_without_any_extra(photo, tmp_path):
     assert code == 0, err
     assert (tmp_path / "run" / "mesh.glb").is_file() and (tmp_path / "run" / "index.html").is_file()
     assert "leaked: \n" in out  # no hidden package was imported
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["segmenter"] == "grabcut"  # clicknet needs torch
 
 
 def test_a_missing_extra_is_one_line_naming_it(photo, tmp_path):
@@ -55,6 +57,9 @@ def test_a_missing_extra_is_one_line_naming_it(photo, tmp_path):
     code, _, err = without_extras("complete", "--image", photo, "--point", "60", "50", "--sam-checkpoint", photo,
                                   "--out", tmp_path / "d", cwd=tmp_path)
     assert code == 2 and len(err) == 1 and "amodal3d[sam]" in err[0], err
+    code, _, err = without_extras("complete", "--image", photo, "--point", "60", "50", "--segment-with", "clicknet",
+                                  "--out", tmp_path / "e", cwd=tmp_path)
+    assert code == 2 and len(err) == 1 and "pip install 'amodal3d[diffusion]'" in err[0], err
     code, _, err = without_extras("app", "--port", "0", cwd=tmp_path)
     assert code == 2 and len(err) == 1 and "pip install 'amodal3d[app]'" in err[0], err
 

@@ -18,6 +18,7 @@ occlusion bucket and by category too), bench.json.
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -223,7 +224,8 @@ def run_bench_amodal(config: BenchAmodalConfig, progress: bool = True):
         new_rows = 0
         with tqdm(total=len(instances), unit="object", disable=not progress, file=sys.stderr) as bar:
             if config.workers > 1:
-                pool = ProcessPoolExecutor(config.workers)
+                # spawned: a forked child deadlocks in torch's threads once the parent has used them (clicknet)
+                pool = ProcessPoolExecutor(config.workers, mp_context=multiprocessing.get_context("spawn"))
                 try:
                     futures = {pool.submit(_score_chunk, chunk, str(config.images), config,
                                            _done_in(chunk, done)): len(chunk) for chunk in chunks}

@@ -148,8 +148,13 @@ def occluder_of(image: np.ndarray, given, prompt: Prompt, config: CompletionConf
             on_object = [p for p, label in zip(prompt.points, prompt.point_labels()) if label == 1]
             given = Prompt(points=[*given.points, *on_object],
                            labels=[*given.point_labels().tolist(), *[0] * len(on_object)], box=given.box)
+        segmenter = config.segmenter
+        if segmenter.method() == "clicknet":
+            # clicknet learned objects, with weak negatives: from the demo's card click, with the cup's click as a
+            # negative, it took half the photo (cup included); GrabCut took the card
+            segmenter = dataclasses.replace(segmenter, segment_with="grabcut")
         try:
-            given = modal_mask(image, given, config.segmenter).mask
+            given = modal_mask(image, given, segmenter).mask
         except UserError as error:
             raise UserError(f"occluder: {error}") from None
     if np.shape(given) != image.shape[:2]:

@@ -1,7 +1,9 @@
-"""Prompt -> modal (visible) mask. ``sam`` when SAM weights are given, else the CPU ``grabcut`` fallback."""
+"""Prompt -> modal (visible) mask: ``sam`` when SAM weights are given, else the bundled ``clicknet`` (needs torch),
+else ``grabcut`` (the core install)."""
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -20,12 +22,32 @@ class SegmenterConfig:
     """segment-anything checkpoint (default: the GrabCut CPU fallback); read by the safe loader."""
     sam_model: Literal["vit_b", "vit_l", "vit_h"] = "vit_b"
     """SAM model type of the checkpoint."""
+    segment_with: Literal["auto", "sam", "clicknet", "grabcut"] = "auto"
+    """auto: SAM when --sam-checkpoint is given, else the bundled clicknet when torch is installed (the `diffusion`
+    extra), else GrabCut."""
+    clicknet_weights: Path | None = None
+    """Another `amodal3d train-segmenter` output (OUT/model/clicknet.safetensors) instead of the bundled one."""
+
+    def method(self) -> str:
+        """The segmenter ``auto`` stands for here."""
+        if self.segment_with != "auto":
+            return self.segment_with
+        if self.sam_checkpoint is not None:
+            return "sam"
+        return "clicknet" if all(_installed(m) for m in ("torch", "safetensors")) else "grabcut"
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
 
 
 @dataclass
 class Segmentation:
     mask: np.ndarray
-    method: str  # "given" | "grabcut" | "sam"
+    method: str  # "given" | "grabcut" | "clicknet" | "sam"
     score: float | None = None
 
 
@@ -34,7 +56,7 @@ def modal_mask(image: np.ndarray, prompt: Prompt, config: SegmenterConfig | None
     """The visible mask the prompt points at. ``image`` (H, W, 3) float in [0, 1].
 
     A mask prompt is used as given. Otherwise SAM's ``SamPredictor`` runs when the config names a checkpoint (or a
-    built ``sam`` model is given); without weights a GrabCut segmentation seeded by the points/box runs on the CPU.
+    built ``sam`` model is given); else the config's segmenter (``auto``: clicknet with torch, else GrabCut).
     ``background``: (H, W) bool pixels known not to be the object (an occluder the user pointed at).
     """
     config = config or SegmenterConfig()
@@ -42,19 +64,27 @@ def modal_mask(image: np.ndarray, prompt: Prompt, config: SegmenterConfig | None
     prompt.validate(h, w)
     if prompt.mask is not None:
         return Segmentation(prompt.mask.astype(bool), "given")
-    if sam is not None or config.sam_checkpoint is not None:
+    method = "sam" if sam is not None else config.method()
+    if method == "sam":
         from amodal3d.segmenters.sam import segment_with_sam
 
+        if sam is None and config.sam_checkpoint is None:
+            raise UserError("--segment-with sam needs SAM's weights: --sam-checkpoint PATH")
         mask, score = segment_with_sam(image, prompt, checkpoint=config.sam_checkpoint, model_type=config.sam_model,
                                        sam=sam)
         if background is not None:
             mask = mask & ~background
-        method = "sam"
+    elif method == "clicknet":
+        from amodal3d.core.optional import require
+        from amodal3d.segmenters.clicknet import segment_with_clicknet
+
+        for module in ("torch", "safetensors"):
+            require(module, "the clicknet segmenter (or pass --segment-with grabcut)")
+        mask, score = segment_with_clicknet(image, prompt, background, config.clicknet_weights), None
     else:
         from amodal3d.segmenters.grabcut import segment_with_grabcut
 
         mask, score = segment_with_grabcut(image, prompt, background=background), None
-        method = "grabcut"
     if not mask.any():
         raise UserError(f"{method} found no object at the prompt; try another point, a box or a mask")
     return Segmentation(mask, method, score)

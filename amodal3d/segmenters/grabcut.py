@@ -45,8 +45,14 @@ def segment_with_grabcut(image: np.ndarray, prompt: Prompt, iterations: int = 5,
         seeds[np.asarray(background, bool)] = cv2.GC_BGD
     for (x, y), label in zip(prompt.points, labels):
         cv2.circle(seeds, (int(x), int(y)), radius, int(cv2.GC_FGD if label == 1 else cv2.GC_BGD), -1)
-    mask = grabcut(image, seeds, iterations)
-    if prompt.box is not None and not positives:  # an occluder may split the object: keep every sizeable part
+    return keep_prompted_parts(grabcut(image, seeds, iterations), prompt)
+
+
+def keep_prompted_parts(mask: np.ndarray, prompt: Prompt) -> np.ndarray:
+    """The connected parts of ``mask`` under the object clicks; from a box alone, every sizeable part (an occluder
+    may split the object)."""
+    positives = [p for p, l in zip(prompt.points, prompt.point_labels()) if l == 1]
+    if prompt.box is not None and not positives:
         return _sizeable_components(mask)
     return _component_under(mask, positives)
 

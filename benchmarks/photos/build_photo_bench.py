@@ -102,7 +102,7 @@ def _shrink(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA), small
 
 
-def load_photos(mirrors: Path, work: Path) -> list[Photo]:
+def load_photos(mirrors: Path, work: Path, davis_every: int = 4) -> list[Photo]:
     ritm, ritm_commit = extract(mirrors, RITM, ["datasets/GrabCut", "datasets/Berkeley", "datasets/COCO_MVal",
                                                 "notebooks/ritm_interactive_segmentation/datasets/DAVIS"], work)
     bsds, bsds_commit = extract(mirrors, BSDS, ["BSDS300/images"], work)
@@ -126,7 +126,7 @@ def load_photos(mirrors: Path, work: Path) -> list[Photo]:
                             f"{at['bsds']}:BSDS300/images/*/{photo_id}.jpg + {at['ritm']}:datasets/Berkeley/masks/"
                             f"{mask_path.name}"))
     davis = ritm / "notebooks/ritm_interactive_segmentation/datasets/DAVIS"
-    for image_path in sorted((davis / "img").glob("*.jpg"))[::4]:  # neighbouring frames are near-duplicates
+    for image_path in sorted((davis / "img").glob("*.jpg"))[::davis_every]:  # neighbours: near-duplicates
         mask = _read(davis / "gt" / f"{image_path.stem}.png", grey=True) > 0
         photos.append(Photo("davis", image_path.stem, _read(image_path), mask,
                             f"{at['ritm']}:notebooks/ritm_interactive_segmentation/datasets/DAVIS/img/{image_path.name}"))
@@ -241,13 +241,16 @@ def main() -> None:
     parser.add_argument("--pairs", action="store_true",
                         help="write training pairs (amodal3d train --pairs OUT) from the dev split instead of cases")
     parser.add_argument("--per-photo", type=int, default=8, help="with --pairs: occluded variants per dev photo")
+    parser.add_argument("--segmentation-set", action="store_true",
+                        help="write every dev photo with its object mask (amodal3d train-segmenter --photos OUT), "
+                             "all DAVIS frames, instead of cases")
     parser.add_argument("--backgrounds", action="store_true",
                         help="write the dev photos themselves (amodal3d make-pairs --backgrounds OUT) instead of cases")
     args = parser.parse_args()
     if args.out.exists() and any(args.out.iterdir()):
         raise SystemExit(f"{args.out}: exists and is not empty")
     with tempfile.TemporaryDirectory() as work:
-        photos = load_photos(args.mirrors, Path(work))
+        photos = load_photos(args.mirrors, Path(work), davis_every=1 if args.segmentation_set else 4)
     rng = np.random.default_rng(args.seed)
     if args.pairs:
         from amodal3d.data.pairs import write_pairs
@@ -256,6 +259,18 @@ def main() -> None:
                             config={"builder": "build_photo_bench.py --pairs", "seed": args.seed,
                                     "per_photo": args.per_photo, "split": "dev"})
         print(f"{count} training pairs from dev photos in {args.out}")
+        return
+    if args.segmentation_set:
+        for folder in ("images", "masks"):
+            (args.out / folder).mkdir(parents=True, exist_ok=True)
+        dev = [p for p in photos if SPLIT[p.dataset] == "dev" and p.mask.sum() >= 400]
+        for photo in dev:
+            cv2.imwrite(str(args.out / "images" / f"{photo.key}.jpg"), photo.image[..., ::-1],
+                        [cv2.IMWRITE_JPEG_QUALITY, 95])
+            cv2.imwrite(str(args.out / "masks" / f"{photo.key}.png"), photo.mask.astype(np.uint8) * 255)
+        (args.out / "SOURCES.md").write_text("".join(f"- {p.key}: {p.provenance}; {LICENCES[p.dataset]}\n"
+                                                     for p in dev))
+        print(f"{len(dev)} dev photos with masks in {args.out}")
         return
     if args.backgrounds:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,179 @@
+"""``clicknet``: a small interactive segmentation network trained on this project's CPU (``amodal3d
+train-segmenter``) from real photographs with exact object masks, shipped in the package.
+
+Input: the photo (for a box: the box grown by ``BOX_MARGIN``) resized to ``SIZE`` x ``SIZE`` and three prompt maps
+at that size: discs at the object clicks; discs at the not-the-object clicks plus a given occluder's mask; the box
+(1 inside). Output: the visible mask's logits, resized back to the photo, then fitted to its edges by GrabCut. The
+connected parts kept are chosen as GrabCut's are (those under the object clicks; from a box alone, every sizeable
+part). Data, training command and held-out scores of the bundled weights: ``amodal3d/weights/clicknet/TRAINING.md``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from itertools import pairwise
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from amodal3d.core.errors import UserError
+from amodal3d.core.prompts import Prompt
+from amodal3d.segmenters.grabcut import grabcut, keep_prompted_parts
+
+SIZE = 160
+CLICK_RADIUS = 4  # pixels at SIZE
+BOX_MARGIN = 0.2
+SURE = 0.02  # the network's probability below which (above 1 - SURE) a pixel is sure background (object)
+REFINE_ITERATIONS = 3
+WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "clicknet" / "clicknet.safetensors"
+
+
+def prompt_maps(points, labels, box, scale_xy: tuple[float, float], size: int = SIZE) -> np.ndarray:
+    """(3, size, size) float32: object clicks, not-the-object clicks, inside the box; ``scale_xy`` maps a photo's
+    pixel coordinates to the network's."""
+    sx, sy = scale_xy
+    maps = np.zeros((3, size, size), np.float32)
+    for (x, y), label in zip(points, labels):
+        cv2.circle(maps[0 if label == 1 else 1], (int(x * sx), int(y * sy)), CLICK_RADIUS, 1.0, -1)
+    if box is not None:
+        x0, y0, x1, y1 = box
+        maps[2, max(0, int(y0 * sy)):int(np.ceil(y1 * sy)), max(0, int(x0 * sx)):int(np.ceil(x1 * sx))] = 1.0
+    return maps
+
+
+def view_of(prompt: Prompt, height: int, width: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the photo the network looks at: the whole photo for clicks; around a box, the box grown
+    by ``BOX_MARGIN`` of its size on each side (the object then fills the network's view)."""
+    if prompt.box is None:
+        return 0, 0, width, height
+    x0, y0, x1, y1 = prompt.clipped_box(width, height)
+    mx, my = BOX_MARGIN * (x1 - x0), BOX_MARGIN * (y1 - y0)
+    return (max(0, int(x0 - mx)), max(0, int(y0 - my)), min(width, int(np.ceil(x1 + mx))),
+            min(height, int(np.ceil(y1 + my))))
+
+
+def normalised(rgb: np.ndarray) -> np.ndarray:
+    """(3, S, S) network colour channels of an (S, S, 3) image in [0, 1]."""
+    return (np.asarray(rgb, np.float32).transpose(2, 0, 1) - 0.45) / 0.25
+
+
+def network_input(image: np.ndarray, prompt: Prompt, view: tuple[int, int, int, int], size: int = SIZE,
+                  background: np.ndarray | None = None) -> np.ndarray:
+    """(6, size, size) float32 of an (H, W, 3) image in [0, 1] and its prompt, seen through ``view``;
+    ``background`` (H, W) bool (an occluder the user pointed at) joins the not-the-object map."""
+    x0, y0, x1, y1 = view
+    rgb = cv2.resize(np.asarray(image[y0:y1, x0:x1, :3], np.float32), (size, size), interpolation=cv2.INTER_AREA)
+    scale = (size / (x1 - x0), size / (y1 - y0))
+    points = [(x - x0, y - y0) for x, y in prompt.points]
+    box = None
+    if prompt.box is not None:
+        bx0, by0, bx1, by1 = prompt.clipped_box(image.shape[1], image.shape[0])
+        box = (bx0 - x0, by0 - y0, bx1 - x0, by1 - y0)
+    maps = prompt_maps(points, prompt.point_labels() if prompt.points else [], box, scale, size)
+    if background is not None:
+        known = cv2.resize(np.asarray(background[y0:y1, x0:x1], np.float32), (size, size),
+                           interpolation=cv2.INTER_AREA) >= 0.5
+        maps[1][known] = 1.0
+    return np.concatenate([normalised(rgb), maps])
+
+
+def build_clicknet(widths: tuple[int, ...] = (32, 48, 64, 96, 128)):
+    """The network (randomly initialised): a U-Net whose first layer halves the resolution; dilated convolutions
+    at the coarsest level let one click see the whole object."""
+    from amodal3d.core.optional import require
+
+    torch = require("torch", "the clicknet segmenter")
+    nn = torch.nn
+
+    def block(cin, cout, dilation=1):
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=dilation, dilation=dilation, bias=False),
+                             nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+                             nn.Conv2d(cout, cout, 3, padding=dilation, dilation=dilation, bias=False),
+                             nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+    class ClickNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(6, widths[0], 3, stride=2, padding=1, bias=False),
+                                      nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
+            self.down = nn.ModuleList([block(widths[0], widths[0])] + [
+                block(a, b) for a, b in pairwise(widths)])
+            self.context = nn.Sequential(block(widths[-1], widths[-1], 2), block(widths[-1], widths[-1], 4))
+            self.up = nn.ModuleList([block(b + a, a) for a, b in pairwise(widths)])
+            self.head = nn.Conv2d(widths[0], 1, 1)
+
+        def forward(self, x):
+            size = x.shape[-2:]
+            x = self.stem(x)
+            skips = []
+            for i, layer in enumerate(self.down):
+                x = layer(x if i == 0 else nn.functional.max_pool2d(x, 2))
+                skips.append(x)
+            x = self.context(x)
+            for layer, skip in zip(reversed(self.up), reversed(skips[:-1])):
+                x = nn.functional.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+                x = layer(torch.cat([x, skip], 1))
+            return nn.functional.interpolate(self.head(x), size=size, mode="bilinear", align_corners=False)
+
+    return ClickNet()
+
+
+def segment_with_clicknet(image: np.ndarray, prompt: Prompt, background: np.ndarray | None = None,
+                          weights: str | Path | None = None, net=None) -> np.ndarray:
+    """The object the prompt points at, (H, W) bool: the network's mask, its edges then fitted to the photo by
+    GrabCut at full resolution (sure where the network is sure, probable elsewhere); ``background``: pixels that
+    are surely not it."""
+    net = net if net is not None else cached_clicknet(str(weights or WEIGHTS))
+    probability = clicknet_probability(image, prompt, net, background)
+    seeds = np.where(probability >= 0.5, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    seeds[probability < SURE] = cv2.GC_BGD
+    seeds[probability > 1 - SURE] = cv2.GC_FGD
+    if background is not None:
+        seeds[np.asarray(background, bool)] = cv2.GC_BGD
+    for (x, y), label in zip(prompt.points, prompt.point_labels()):
+        cv2.circle(seeds, (int(x), int(y)), 3, int(cv2.GC_FGD if label == 1 else cv2.GC_BGD), -1)
+    if not (seeds == cv2.GC_BGD).any() or not np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).any():
+        mask = probability >= 0.5  # GrabCut needs both sides
+    else:
+        mask = grabcut(image, seeds, REFINE_ITERATIONS)
+    if background is not None:
+        mask &= ~np.asarray(background, bool)
+    return keep_prompted_parts(mask, prompt)
+
+
+@lru_cache(maxsize=2)
+def cached_clicknet(path: str):
+    return load_clicknet(path)
+
+
+def load_clicknet(path: str | Path = WEIGHTS):
+    """The network with the weights at ``path`` (safetensors, read by our safe loader), in eval mode."""
+    from amodal3d.core.checkpoints import load_checkpoint, state_dict_of
+
+    if not Path(path).is_file():
+        raise UserError(f"clicknet weights {path} not found (an `amodal3d train-segmenter` output: "
+                        "OUT/model/clicknet.safetensors)")
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state_dict_of(load_checkpoint(path)).items()}
+    net = build_clicknet()
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:  # another network's weights
+        raise UserError(f"{path} is not a clicknet checkpoint: {str(exc).splitlines()[0]}") from None
+    return net.eval()
+
+
+def clicknet_probability(image: np.ndarray, prompt: Prompt, net, background: np.ndarray | None = None
+                         ) -> np.ndarray:
+    """(H, W) float32 in [0, 1]: the network's probability that each pixel is the visible object."""
+    import torch
+
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = view = view_of(prompt, h, w)
+    with torch.no_grad():
+        inputs = torch.from_numpy(network_input(image, prompt, view, background=background)[None])
+        logits = net(inputs)[0, 0].numpy()
+    probability = np.zeros((h, w), np.float32)
+    probability[y0:y1, x0:x1] = 1 / (1 + np.exp(-cv2.resize(logits, (x1 - x0, y1 - y0),
+                                                             interpolation=cv2.INTER_LINEAR)))
+    return probability

@@ -1,0 +1,142 @@
+"""clicknet: the bundled interactive segmenter, its prompt encoding, its choice as the default, its training."""
+
+import json
+
+import numpy as np
+import pytest
+
+from amodal3d.cli import entrypoint
+from amodal3d.core.errors import UserError
+from amodal3d.core.io import write_png
+from amodal3d.core.prompts import Prompt
+from amodal3d.segmenters import SegmenterConfig, modal_mask
+from metrics.image import mask_iou
+
+pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+
+from amodal3d.segmenters.clicknet import (
+    SIZE,
+    build_clicknet,
+    clicknet_probability,
+    load_clicknet,
+    prompt_maps,
+    segment_with_clicknet,
+    view_of,
+)
+
+
+def mug_on_clutter(h=240, w=320, seed=0):
+    """A two-tone mug body with a handle on a blocky coloured background, a grey card over its right side:
+    (image, visible, whole)."""
+    rng = np.random.default_rng(seed)
+    image = rng.uniform(0.3, 0.9, size=(h // 16, w // 16, 3)).repeat(16, 0).repeat(16, 1).astype(np.float32)
+    yy, xx = np.mgrid[0:h, 0:w]
+    body = (np.abs(xx - 150) < 55) & (np.abs(yy - 125) < 65)
+    handle = ((xx - 215) ** 2 + (yy - 125) ** 2 < 32**2) & ((xx - 215) ** 2 + (yy - 125) ** 2 > 18**2) & (xx > 205)
+    whole = body | handle
+    image[whole] = [0.75, 0.08, 0.06]
+    image[body & (yy > 150)] = [0.6, 0.05, 0.05]
+    card = (xx > 170) & (xx < 260) & (yy > 150) & (yy < 230)
+    image[card] = [0.55, 0.55, 0.55]
+    return image, whole & ~card, whole
+
+
+def test_prompt_maps_put_clicks_and_the_box_where_the_photo_has_them():
+    maps = prompt_maps([(100, 50), (20, 180)], [1, 0], (40, 20, 120, 100), (SIZE / 200, SIZE / 200))
+    assert maps.shape == (3, SIZE, SIZE)
+    assert maps[0, 40, 80] == 1 and maps[0].sum() < 80 and maps[1, 144, 16] == 1 and maps[1].sum() < 80
+    assert maps[0, 144, 16] == 0 and maps[1, 40, 80] == 0
+    inside = np.zeros((SIZE, SIZE), bool)
+    inside[16:80, 32:96] = True
+    np.testing.assert_array_equal(maps[2] == 1, inside)
+
+
+def test_the_network_sees_the_whole_photo_for_clicks_and_the_grown_box_for_a_box():
+    assert view_of(Prompt.point(10, 10), 240, 320) == (0, 0, 320, 240)
+    assert view_of(Prompt(box=(100, 50, 200, 150)), 240, 320) == (80, 30, 220, 170)
+    assert view_of(Prompt(box=(0, 0, 300, 230)), 240, 320) == (0, 0, 320, 240)  # clipped to the photo
+
+
+def test_the_bundled_network_finds_the_visible_part_from_a_click_or_a_box():
+    image, visible, _ = mug_on_clutter()
+    from_click = segment_with_clicknet(image, Prompt.point(120, 110))
+    from_box = segment_with_clicknet(image, Prompt(box=(95, 60, 247, 191)))
+    assert mask_iou(from_click, visible) > 0.85 and mask_iou(from_box, visible) > 0.85
+    assert not (from_click & ~visible)[150:230, 170:260].any() or mask_iou(from_click, visible) > 0.9
+
+
+def test_a_click_on_the_background_is_not_the_object():
+    image, _, _ = mug_on_clutter()
+    probability = clicknet_probability(image, Prompt(points=[(120, 110), (40, 40)], labels=[1, 0]), load_clicknet())
+    assert probability[110, 120] > 0.5 and probability[40, 40] < 0.5
+
+
+def test_known_background_pixels_are_never_the_object():
+    image, visible, _ = mug_on_clutter()
+    background = np.zeros_like(visible)
+    background[:, 150:] = True
+    mask = segment_with_clicknet(image, Prompt.point(120, 110), background=background)
+    assert mask.any() and not (mask & background).any()
+
+
+def test_auto_means_clicknet_with_torch_and_each_segmenter_can_be_named():
+    image, _, _ = mug_on_clutter()
+    prompt = Prompt.point(120, 110)
+    assert modal_mask(image, prompt).method == "clicknet"
+    assert modal_mask(image, prompt, SegmenterConfig(segment_with="grabcut")).method == "grabcut"
+    with pytest.raises(UserError, match="--sam-checkpoint"):
+        modal_mask(image, prompt, SegmenterConfig(segment_with="sam"))
+    with pytest.raises(UserError, match="not found"):
+        modal_mask(image, prompt, SegmenterConfig(clicknet_weights="/nonexistent/clicknet.safetensors"))
+
+
+def synthetic_photo_set(folder, count=3):
+    for i in range(count):
+        image, _, whole = mug_on_clutter(seed=i)
+        write_png(folder / "images" / f"p{i}.png", image)
+        write_png(folder / "masks" / f"p{i}.png", whole.astype(np.float32))
+
+
+def test_train_segmenter_writes_weights_the_segmenter_loads(tmp_path):
+    (tmp_path / "set" / "images").mkdir(parents=True)
+    (tmp_path / "set" / "masks").mkdir()
+    synthetic_photo_set(tmp_path / "set")
+    out = tmp_path / "trained"
+    args = ["train-segmenter", "--photos", str(tmp_path / "set"), "--out", str(out), "--steps", "2",
+            "--batch-size", "2", "--variants", "1"]
+    assert entrypoint(args) == 0
+    weights = out / "model" / "clicknet.safetensors"
+    record = json.loads((out / "model" / "training.json").read_text())
+    assert record["views"] >= 3 and record["config"]["steps"] == 2
+    net = load_clicknet(weights)
+    assert sum(p.numel() for p in net.parameters()) == sum(p.numel() for p in build_clicknet().parameters())
+    image, _, _ = mug_on_clutter()
+    mask = modal_mask(image, Prompt.point(120, 110), SegmenterConfig(clicknet_weights=weights)).mask
+    assert mask.shape == image.shape[:2]
+    assert entrypoint(args) == 0  # its own output is replaced
+
+
+def test_train_segmenter_refuses_a_folder_it_did_not_write_and_a_set_without_masks(tmp_path, capsys):
+    (tmp_path / "set" / "images").mkdir(parents=True)
+    (tmp_path / "set" / "masks").mkdir()
+    synthetic_photo_set(tmp_path / "set")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("keep me")
+    assert entrypoint(["train-segmenter", "--photos", str(tmp_path / "set"), "--out", str(theirs)]) != 0
+    assert (theirs / "notes.txt").read_text() == "keep me" and len(list(theirs.iterdir())) == 1
+    (tmp_path / "empty" / "images").mkdir(parents=True)
+    assert entrypoint(["train-segmenter", "--photos", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) != 0
+    assert "fewer than two photos" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_weights_of_another_network_are_one_clear_error(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    other = tmp_path / "other.safetensors"
+    save_file({"conv.weight": torch.zeros(3, 3)}, str(other))
+    image, _, _ = mug_on_clutter()
+    with pytest.raises(UserError, match="not a clicknet checkpoint"):
+        modal_mask(image, Prompt.point(120, 110), SegmenterConfig(clicknet_weights=other))
