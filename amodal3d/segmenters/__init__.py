@@ -19,7 +19,7 @@ class SegmenterConfig:
     """How a point or box prompt becomes the visible mask."""
 
     sam_checkpoint: Path | None = None
-    """segment-anything checkpoint (default: the GrabCut CPU fallback); read by the safe loader."""
+    """segment-anything checkpoint (default: none, clicknet or GrabCut segments); read by the safe loader."""
     sam_model: Literal["vit_b", "vit_l", "vit_h"] = "vit_b"
     """SAM model type of the checkpoint."""
     segment_with: Literal["auto", "sam", "clicknet", "grabcut"] = "auto"

@@ -2,6 +2,7 @@
 real cut-out from another photograph pasted over it (paper-style), so its whole mask is known exactly.
 
     .venv/bin/python benchmarks/photos/build_photo_bench.py --out data/photo_bench [--mirrors /work/.mirror]
+    .venv/bin/python benchmarks/photos/build_photo_bench.py --out segset --segmentation-set   # clicknet's training set
 
 The photos come from public copies in git repositories (fetch them first with the `fetch` tool; nothing is
 committed here). Splits are by source dataset, so the held-out split shares no photo, no annotator and no occluder
