@@ -10,23 +10,24 @@ jittered box of the visible part with that box.
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from amodal3d.core.config import to_dict
 from amodal3d.core.errors import UserError
-from amodal3d.core.io import read_image, read_mask
+from amodal3d.core.io import read_image, read_mask, write_json
+from amodal3d.core.prompts import Prompt
 from amodal3d.data.paste import cut_out, paste_occluder
 from amodal3d.segmenters.clicknet import (
-    BOX_MARGIN,
     SIZE,
     build_clicknet,
     normalised,
     prompt_maps,
+    view_of,
 )
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -73,11 +74,12 @@ def read_photo_set(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
     return photos
 
 
-def _resized(image: np.ndarray, mask: np.ndarray, view: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _resized(array: np.ndarray, view: tuple[int, int, int, int]) -> np.ndarray:
+    """The view of an image (uint8) or a mask (bool) at SIZE x SIZE."""
     x0, y0, x1, y1 = view
-    rgb = cv2.resize(image[y0:y1, x0:x1], (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-    small = cv2.resize(mask[y0:y1, x0:x1].astype(np.float32), (SIZE, SIZE), interpolation=cv2.INTER_AREA) >= 0.5
-    return rgb, small
+    if array.dtype == bool:
+        return cv2.resize(array[y0:y1, x0:x1].astype(np.float32), (SIZE, SIZE), interpolation=cv2.INTER_AREA) >= 0.5
+    return cv2.resize(array[y0:y1, x0:x1], (SIZE, SIZE), interpolation=cv2.INTER_AREA)
 
 
 def crop_view(mask: np.ndarray, rng: np.random.Generator) -> tuple[int, int, int, int]:
@@ -98,11 +100,11 @@ def box_view(mask: np.ndarray, rng: np.random.Generator):
     ys, xs = np.nonzero(mask)
     box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], float)
     box += rng.normal(0, 0.04 * max(box[2] - box[0], box[3] - box[1]), 4)
-    x0, y0, x1, y1 = max(0.0, box[0]), max(0.0, box[1]), min(float(w), box[2]), min(float(h), box[3])
+    prompt = Prompt(box=tuple(box))
+    x0, y0, x1, y1 = prompt.clipped_box(w, h)
     if x1 - x0 < 4 or y1 - y0 < 4:
         return None
-    mx, my = BOX_MARGIN * (x1 - x0), BOX_MARGIN * (y1 - y0)
-    view = (max(0, int(x0 - mx)), max(0, int(y0 - my)), min(w, int(np.ceil(x1 + mx))), min(h, int(np.ceil(y1 + my))))
+    view = view_of(prompt, h, w)
     sx, sy = SIZE / (view[2] - view[0]), SIZE / (view[3] - view[1])
     return view, ((x0 - view[0]) * sx, (y0 - view[1]) * sy, (x1 - view[0]) * sx, (y1 - view[1]) * sy)
 
@@ -150,8 +152,7 @@ def training_views(photos, variants: int, occluded_fraction: float, rng: np.rand
     views = {"images": [], "masks": [], "occluders": [], "boxes": []}
 
     def add(image, visible, occluder, view, box=None, flip=False):
-        rgb, small = _resized(image, visible, view)
-        _, hiding = _resized(image, occluder, view)
+        rgb, small, hiding = _resized(image, view), _resized(visible, view), _resized(occluder, view)
         if small.sum() >= 30:
             views["images"].append(rgb[:, ::-1] if flip else rgb)
             views["masks"].append(small[:, ::-1] if flip else small)
@@ -272,13 +273,12 @@ def train_segmenter(config: SegmenterTrainConfig, log=print) -> Path:
         losses.append(float(loss))
         if step % 100 == 0 or step == config.steps - 1:
             log(f"step {step}: loss {np.mean(losses[-100:]):.4f} ({time.time() - started:.0f} s)")
-    record = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
-              "views": len(views["images"]), "seconds": round(time.time() - started, 1),
+    record = {"config": to_dict(config), "views": len(views["images"]), "seconds": round(time.time() - started, 1),
               "loss_last_100": round(float(np.mean(losses[-100:])), 4)}
     out.mkdir(parents=True, exist_ok=True)
     write_marker(out, "train-segmenter")
     with atomic_dir(out / "model", "train-segmenter", replace=True) as folder:
         save_file({k: (v.half() if v.dtype.is_floating_point else v).contiguous() for k, v in net.state_dict().items()
                   }, str(folder / "clicknet.safetensors"))
-        (folder / "training.json").write_text(json.dumps(record, indent=2))
+        write_json(folder / "training.json", record)
     return out / "model" / "clicknet.safetensors"

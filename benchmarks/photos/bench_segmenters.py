@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from amodal3d.bench.photos import prompt_of
+from amodal3d.bench.photos import prompt_of, segmented_or_empty
 from amodal3d.core.formats.photo_case import find_cases
-from amodal3d.segmenters import SegmenterConfig, modal_mask
+from amodal3d.segmenters import SegmenterConfig
 from metrics.image import mask_iou
 
 PROMPTS = ("click1", "click3", "box")
@@ -36,7 +36,7 @@ def main() -> None:
         for case in cases:
             for source in PROMPTS:
                 start = time.perf_counter()
-                mask = modal_mask(case.image, prompt_of(case, source), config).mask
+                mask = segmented_or_empty(case.image, prompt_of(case, source), config)  # nothing found scores 0
                 seconds.append(time.perf_counter() - start)
                 scores.setdefault((source, case.meta["dataset"]), []).append(mask_iou(mask, case.modal))
         for source in PROMPTS:
