@@ -55,6 +55,8 @@ COMMANDS = {
                      "Train the conditional diffusion completion model on whole-part pairs."),
     "train-segmenter": Command("amodal3d.train_segmenter:SegmenterTrainConfig", "amodal3d.commands:train_segmenter",
                                "Train the clicknet segmenter (clicks/box -> visible mask) on photos with masks."),
+    "train-amodalnet": Command("amodal3d.train_amodalnet:AmodalNetTrainConfig", "amodal3d.commands:train_amodalnet",
+                               "Train the amodalnet completer (photo + visible mask -> whole mask) on photos."),
     "convert-pix2gestalt": Command("amodal3d.commands:ConvertConfig", "amodal3d.commands:convert_pix2gestalt",
                                    "Convert the released pix2gestalt checkpoint to a diffusers folder."),
     "app": Command("amodal3d.app:AppConfig", "amodal3d.app:serve",

@@ -242,8 +242,9 @@ class CompleteConfig:
     """Output folder: new or empty (an earlier completion there needs --overwrite)."""
     input: Annotated[InputConfig, _Flat] = field(default_factory=InputConfig)
     completion: str = DEFAULT_COMPLETION
-    """Completion backend: classical (CPU, default), gestalt-tiny (bundled learned model), pix2gestalt, inpaint,
-    progressive, or a plugin's; its options are the --<name>.* flags."""
+    """Completion backend: amodalnet (bundled network, the default with torch), classical (no weights, the default
+    without torch), gestalt-tiny (bundled diffusion model), pix2gestalt, inpaint, progressive, or a plugin's; its
+    options are the --<name>.* flags."""
     seed: int = 0
     """Same seed, same samples."""
     completion_config: Annotated[CompletionConfig, _Own] = field(default_factory=CompletionConfig)
@@ -441,7 +442,7 @@ class DemoConfig:
     """Number of scenes to render."""
     seed: int = 0
     """Run seed."""
-    completions: tuple[str, ...] = ("classical", "gestalt-tiny")
+    completions: tuple[str, ...] = ("classical", "amodalnet", "gestalt-tiny")
     """Completion methods shown on the completion sheet (a row per scene and method)."""
 
 
@@ -616,6 +617,18 @@ def train_segmenter(config) -> int:
     return 0
 
 
+def train_amodalnet(config) -> int:
+    from amodal3d.core.optional import require
+
+    for module in ("torch", "safetensors"):
+        require(module, "train-amodalnet")
+    from amodal3d.train_amodalnet import train_amodalnet as fit
+
+    print(f"{fit(config, log=lambda line: print(line, flush=True))}: use it with --completion amodalnet "
+          "--amodalnet.weights")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------- convert-pix2gestalt
 
 @dataclass
@@ -679,6 +692,9 @@ def weights(config: WeightsConfig) -> int:
                   + (f"\n    {entry.note}" if entry.note else ""))
         print("gestalt-tiny           bundled   Apache-2.0 (this project)\n    the learned completion model that "
               "ships in the package; nothing to download")
+        for name, purpose in (("amodalnet", "the learned whole-mask completer"), ("clicknet", "the segmenter")):
+            print(f"{name:22s} bundled   this project's; trained on research-use photos (weights/{name}/TRAINING.md)"
+                  f"\n    {purpose} used by default when torch is installed; nothing to download")
         return 0
     if not config.name:
         raise UserError("weights download needs a NAME (see amodal3d weights list)")

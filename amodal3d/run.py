@@ -44,8 +44,9 @@ class RunSettings:
     """Which backends run and with what: everything of a run but its input and output."""
 
     completion: Annotated[str, _Own] = DEFAULT_COMPLETION
-    """Completion backend: classical (CPU, default), gestalt-tiny (bundled learned model), pix2gestalt, inpaint,
-    progressive, or a plugin's; its options are the --<name>.* flags."""
+    """Completion backend: amodalnet (bundled network, the default with torch), classical (no weights, the default
+    without torch), gestalt-tiny (bundled diffusion model), pix2gestalt, inpaint, progressive, or a plugin's; its
+    options are the --<name>.* flags."""
     recon: Annotated[str, _Own] = DEFAULT_RECON
     """Reconstruction backend: prior (CPU shape priors, default), inflate, visual_hull, neus, syncdreamer, sds, or a
     plugin's; its options are the --<name>.* flags (--prior.prior, --prior.faces, --prior.texture-size)."""

@@ -19,8 +19,9 @@ import numpy as np
 
 from amodal3d.core.config import to_dict
 from amodal3d.core.errors import UserError
-from amodal3d.core.io import read_image, read_mask, write_json
+from amodal3d.core.io import read_image, read_mask
 from amodal3d.core.prompts import Prompt
+from amodal3d.core.unet import fit_unet, save_unet, start_training
 from amodal3d.data.paste import cut_out, paste_occluder
 from amodal3d.segmenters.clicknet import (
     SIZE,
@@ -238,47 +239,25 @@ def batch(views: dict, size: int, rng: np.random.Generator):
     return np.stack(inputs).astype(np.float32), np.stack(targets)
 
 
+def dice_and_cross_entropy(logits, targets):
+    """Binary cross-entropy + soft Dice of the visible mask."""
+    import torch
+
+    probability = torch.sigmoid(logits)
+    overlap = 2 * (probability * targets).sum((1, 2, 3)) + 1
+    dice = 1 - overlap / (probability.sum((1, 2, 3)) + targets.sum((1, 2, 3)) + 1)
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits, targets) + dice.mean()
+
+
 def train_segmenter(config: SegmenterTrainConfig, log=print) -> Path:
     """Train and write ``OUT/model/clicknet.safetensors`` (float16) and ``training.json``; returns the weights."""
-    import torch
-    from safetensors.torch import save_file
-
-    from amodal3d.core.outputs import atomic_dir, check_output, write_marker
-
-    if config.steps < 1 or config.batch_size < 1:
-        raise UserError("--steps and --batch-size must be at least 1")
-    out = check_output(config.out, "train-segmenter", [config.photos], overwrite=True)
-    rng = np.random.default_rng(config.seed)
-    torch.manual_seed(config.seed)
-    started = time.time()
+    out, rng, started = start_training(config, "train-segmenter")
     views = training_views(read_photo_set(config.photos), config.variants, config.occluded_fraction, rng,
                            config.synthetic_fraction)
     log(f"{len(views['images'])} training views in {time.time() - started:.0f} s")
     net = build_clicknet().train()
-    optimiser = torch.optim.AdamW(net.parameters(), config.learning_rate / 2, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.learning_rate, total_steps=config.steps,
-                                                   pct_start=0.1)
-    losses = []
-    for step in range(config.steps):
-        inputs, targets = (torch.from_numpy(a) for a in batch(views, config.batch_size, rng))
-        logits = net(inputs)
-        probability = torch.sigmoid(logits)
-        overlap = 2 * (probability * targets).sum((1, 2, 3)) + 1
-        dice = 1 - overlap / (probability.sum((1, 2, 3)) + targets.sum((1, 2, 3)) + 1)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets) + dice.mean()
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        losses.append(float(loss))
-        if step % 100 == 0 or step == config.steps - 1:
-            log(f"step {step}: loss {np.mean(losses[-100:]):.4f} ({time.time() - started:.0f} s)")
+    losses = fit_unet(net, lambda: batch(views, config.batch_size, rng), dice_and_cross_entropy, config.steps,
+                      config.learning_rate, log, started)
     record = {"config": to_dict(config), "views": len(views["images"]), "seconds": round(time.time() - started, 1),
               "loss_last_100": round(float(np.mean(losses[-100:])), 4)}
-    out.mkdir(parents=True, exist_ok=True)
-    write_marker(out, "train-segmenter")
-    with atomic_dir(out / "model", "train-segmenter", replace=True) as folder:
-        save_file({k: (v.half() if v.dtype.is_floating_point else v).contiguous() for k, v in net.state_dict().items()
-                  }, str(folder / "clicknet.safetensors"))
-        write_json(folder / "training.json", record)
-    return out / "model" / "clicknet.safetensors"
+    return save_unet(net, out, "train-segmenter", "clicknet", record)

@@ -233,7 +233,7 @@ def drive_the_page(browser, url: str, out: Path, tmp_path: Path) -> Path:
     assert len(mesh.faces) > 100 and mesh.is_watertight
     run_folder = next(out.glob("app_*/"))
     info = json.loads((run_folder / "run.json").read_text())
-    assert info["completion_method"] == "classical" and info["faces"] == len(mesh.faces)
+    assert info["completion_method"] == "amodalnet" and info["faces"] == len(mesh.faces)
     assert run_folder.name in browser.find_element(By.ID, "result").text
     print(f"click to mesh: {seconds:.1f} s")
     return run_folder

@@ -14,6 +14,7 @@ import pytest
 from amodal3d.bench import BenchConfig, run_bench, select_configs
 from amodal3d.bench.results import ResultsLog, Row
 from amodal3d.bench.summary import bucket_of, mask_table, recon_table
+from amodal3d.completion import DEFAULT_METHOD
 from amodal3d.core.errors import UserError
 from amodal3d.core.outputs import prepare_resumable
 from tests.synthetic import make_scene_set
@@ -77,7 +78,7 @@ def test_bench_rows_tables_and_report(reference, scenes):
         expected = 1.0 - modal.occlusion  # the visible mask is inside the whole: IoU = visible fraction
         assert modal.value("mask_iou") == pytest.approx(expected, abs=1e-6)
         assert 0 < hull.value("mask_iou") <= 1
-        recon = by[(scene, "recon/prior/completion_gt/classical")]
+        recon = by[(scene, f"recon/prior/completion_gt/{DEFAULT_METHOD}")]
         assert 0 < recon.value("chamfer") < 0.5 and 0 < recon.value("volume_iou") <= 1 and recon.value("psnr") > 5
         assert recon.value("lpips") is None and "LPIPS unavailable" in recon.lpips_unavailable
         assert (reference.out / recon.artifact).is_file()
@@ -86,12 +87,12 @@ def test_bench_rows_tables_and_report(reference, scenes):
         np.mean([by[(s, "mask/modal/modal_gt")].value("mask_iou") for s in ("scene_0000", "scene_0001", "scene_0002")]))
     assert [t["input"] for t in recon_table(rows)] == ["completion_gt"]
     md = (reference.out / "summary.md").read_text()
-    assert "Table 1" in md and "| modal_gt | classical | 3 |" in md and "LPIPS n/a" in md
+    assert "Table 1" in md and f"| modal_gt | {DEFAULT_METHOD} | 3 |" in md and "LPIPS n/a" in md
     csv = (reference.out / "summary.csv").read_text().splitlines()
     assert csv[0].startswith("table,recon,input,completion,bucket,n,mask_iou")
     page = (reference.out / "report.html").read_text()
     assert page.count("<table") == 3 and page.count("<svg") >= 2 and 'class="sortable"' in page
-    for src in ("scene_0000/input.png", "work/scene_0000/completions/classical-modal_gt/amodal_mask.png"):
+    for src in ("scene_0000/input.png", f"work/scene_0000/completions/{DEFAULT_METHOD}-modal_gt/amodal_mask.png"):
         assert src in page
     assert bucket_of(0.3) == "20-50%" and bucket_of(0.8) == "50-80%" and bucket_of(0.1) == "other"
 

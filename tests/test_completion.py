@@ -118,17 +118,17 @@ def test_bad_prompts_give_clear_errors(prompt, message):
 
 def test_classical_completes_the_hidden_part_and_is_seeded():
     image, modal, amodal = occluded_disc()
-    result = complete(image, Prompt(mask=modal), samples=4, seed=3)
+    result = complete(image, Prompt(mask=modal), "classical", samples=4, seed=3)
     assert result.method == "classical" and len(result.samples) == 4 and len(result.masks) == 4
     assert result.samples[0].shape == (180, 240, 4) and result.amodal_prob.shape == (180, 240)
     assert (result.amodal_mask | ~modal).all()  # the visible part stays
     assert mask_iou(result.amodal_mask, amodal) > mask_iou(modal, amodal) + 0.03  # measured +0.045
     hidden = result.amodal_mask & ~modal
     assert hidden.any() and result.samples[0][hidden & result.masks[0], 0].mean() > 0.5  # filled red, not blue
-    again = complete(image, Prompt(mask=modal), samples=4, seed=3)
+    again = complete(image, Prompt(mask=modal), "classical", samples=4, seed=3)
     np.testing.assert_array_equal(again.amodal_mask, result.amodal_mask)
     np.testing.assert_array_equal(again.samples[2], result.samples[2])
-    white = complete(image, Prompt(mask=modal), samples=4, seed=3, mask_source="white")
+    white = complete(image, Prompt(mask=modal), "classical", samples=4, seed=3, mask_source="white")
     assert white.mask_source == "white" and mask_iou(white.amodal_mask, result.amodal_mask) > 0.9
 
 
@@ -187,7 +187,7 @@ def test_a_new_backend_drops_in():
 
 def test_completion_folder_round_trip(tmp_path):
     image, modal, _ = occluded_disc()
-    result = complete(image, Prompt(mask=modal), samples=3, seed=1)
+    result = complete(image, Prompt(mask=modal), "classical", samples=3, seed=1)
     write_completion(result, tmp_path / "c")
     back = read_completion(tmp_path / "c")
     assert back["method"] == "classical" and back["samples"] == 3 and back["seed"] == 1

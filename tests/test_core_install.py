@@ -40,12 +40,13 @@ def without_extras(*args, cwd):
 
 
 def test_the_cpu_path_runs_without_any_extra(photo, tmp_path):
-    code, out, err = without_extras("run", photo, "--point", "60", "50", "--completion", "classical", "--recon",
-                                    "prior", "--out", tmp_path / "run", cwd=tmp_path)
+    code, out, err = without_extras("run", photo, "--point", "60", "50", "--recon", "prior", "--out", tmp_path / "run",
+                                    cwd=tmp_path)
     assert code == 0, err
     assert (tmp_path / "run" / "mesh.glb").is_file() and (tmp_path / "run" / "index.html").is_file()
     assert "leaked: \n" in out  # no hidden package was imported
-    assert json.loads((tmp_path / "run" / "run.json").read_text())["segmenter"] == "grabcut"  # clicknet needs torch
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["segmenter"] == "grabcut" and info["completion_method"] == "classical"  # the networks need torch
 
 
 def test_a_missing_extra_is_one_line_naming_it(photo, tmp_path):

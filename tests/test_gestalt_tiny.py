@@ -78,7 +78,8 @@ def test_bundled_model_completes_unseen_objects_better_than_the_visible_mask_and
         assert result.samples[0].shape == (*modal.shape, 4) and result.frame.size == 64
         modal_iou.append(mask_iou(modal, amodal))
         tiny_iou.append(mask_iou(result.amodal_mask, amodal))
-        classical_iou.append(mask_iou(complete(image, Prompt(mask=modal), samples=2, seed=0).amodal_mask, amodal))
+        classical = complete(image, Prompt(mask=modal), "classical", samples=2, seed=0)
+        classical_iou.append(mask_iou(classical.amodal_mask, amodal))
     assert len(tiny_iou) == 4 and np.mean(tiny_iou) > np.mean(modal_iou) + 0.2
     assert np.mean(tiny_iou) > np.mean(classical_iou) + 0.05
 

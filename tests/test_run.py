@@ -29,7 +29,7 @@ def test_run_on_a_photo_writes_the_mesh_and_page(photo, tmp_path):
     mesh = trimesh.load(out / "mesh.glb", force="mesh")
     assert len(mesh.faces) > 1000 and is_closed(mesh)  # closed once the texture atlas's seams are merged
     info = json.loads((out / "run.json").read_text())
-    assert info["completion_method"] == "classical" and info["recon_method"] == "prior"
+    assert info["completion_method"] == "amodalnet" and info["recon_method"] == "prior"  # the defaults with torch
     assert info["segmenter"] == "clicknet" and info["metrics"] is None
     page = (out / "index.html").read_text()
     for src in ("input.png", "completion/amodal_mask.png", "completion/sample_001.png", "previews/turntable.gif",

@@ -51,7 +51,7 @@ class Completer(Protocol):
 
 COMPLETERS = Registry("completion method", ENTRY_POINT_GROUP, (
     "amodal3d.completion.classical", "amodal3d.completion.pix2gestalt", "amodal3d.completion.inpaint",
-    "amodal3d.completion.progressive", "amodal3d.completion.gestalt_tiny"))
+    "amodal3d.completion.progressive", "amodal3d.completion.gestalt_tiny", "amodal3d.completion.amodalnet"))
 register_completer = COMPLETERS.register
 available_completers = COMPLETERS.names
 

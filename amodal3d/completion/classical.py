@@ -1,4 +1,4 @@
-"""``classical``: amodal completion with no weights, on the CPU (the embedded default).
+"""``classical``: amodal completion with no weights, on the CPU (the default of the core install, without torch).
 
 1. Backdrop model: the most common colours of the canvas border (Lab k-means). It is trusted only when it explains
    much of the canvas (a plain backdrop, not clutter) and not the object itself.
@@ -224,7 +224,7 @@ def object_appearance(image: np.ndarray, modal: np.ndarray, needed: np.ndarray, 
 
 @dataclass
 class ClassicalConfig:
-    """classical: shape priors and restricted inpainting on the CPU, no weights (the default)."""
+    """classical: shape priors and restricted inpainting on the CPU, no weights (the default without torch)."""
 
     resolution: int = 256
     """Canvas size the object is framed on."""

@@ -69,7 +69,8 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
     """Complete the partly hidden object the prompt points at.
 
     image : (H, W, 3) uint8 or float in [0, 1]. prompt : point(s), box or visible mask on it.
-    method : a registered completer's name (default ``classical``) or a Completer instance.
+    method : a registered completer's name (default: ``amodalnet`` with torch, else ``classical``) or a Completer
+        instance.
     config : the stage's :class:`CompletionConfig` (samples, context, mask source, segmenter, every backend's
         options); ``settings`` set its fields by keyword (``samples=6``, ``mask_source="white"``).
     seed : same seed, same samples. options : the backend's own options on top of the config's (``{"steps": 50}``).

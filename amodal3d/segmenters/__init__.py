@@ -3,7 +3,6 @@ else ``grabcut`` (the core install)."""
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -11,6 +10,7 @@ from typing import Literal
 import numpy as np
 
 from amodal3d.core.errors import UserError
+from amodal3d.core.optional import available
 from amodal3d.core.prompts import Prompt
 
 
@@ -34,14 +34,7 @@ class SegmenterConfig:
             return self.segment_with
         if self.sam_checkpoint is not None:
             return "sam"
-        return "clicknet" if all(_installed(m) for m in ("torch", "safetensors")) else "grabcut"
-
-
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ImportError:
-        return False
+        return "clicknet" if available("torch") and available("safetensors") else "grabcut"
 
 
 @dataclass

@@ -11,14 +11,13 @@ part). Data, training command and held-out scores of the bundled weights: ``amod
 from __future__ import annotations
 
 from functools import lru_cache
-from itertools import pairwise
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from amodal3d.core.errors import UserError
 from amodal3d.core.prompts import Prompt
+from amodal3d.core.unet import build_unet, load_unet_weights
 from amodal3d.segmenters.grabcut import grabcut, keep_prompted_parts
 
 SIZE = 160
@@ -78,45 +77,9 @@ def network_input(image: np.ndarray, prompt: Prompt, view: tuple[int, int, int, 
     return np.concatenate([normalised(rgb), maps])
 
 
-def build_clicknet(widths: tuple[int, ...] = (32, 48, 64, 96, 128)):
-    """The network (randomly initialised): a U-Net whose first layer halves the resolution; dilated convolutions
-    at the coarsest level let one click see the whole object."""
-    from amodal3d.core.optional import require
-
-    torch = require("torch", "the clicknet segmenter")
-    nn = torch.nn
-
-    def block(cin, cout, dilation=1):
-        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=dilation, dilation=dilation, bias=False),
-                             nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-                             nn.Conv2d(cout, cout, 3, padding=dilation, dilation=dilation, bias=False),
-                             nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-    class ClickNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.stem = nn.Sequential(nn.Conv2d(6, widths[0], 3, stride=2, padding=1, bias=False),
-                                      nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
-            self.down = nn.ModuleList([block(widths[0], widths[0])] + [
-                block(a, b) for a, b in pairwise(widths)])
-            self.context = nn.Sequential(block(widths[-1], widths[-1], 2), block(widths[-1], widths[-1], 4))
-            self.up = nn.ModuleList([block(b + a, a) for a, b in pairwise(widths)])
-            self.head = nn.Conv2d(widths[0], 1, 1)
-
-        def forward(self, x):
-            size = x.shape[-2:]
-            x = self.stem(x)
-            skips = []
-            for i, layer in enumerate(self.down):
-                x = layer(x if i == 0 else nn.functional.max_pool2d(x, 2))
-                skips.append(x)
-            x = self.context(x)
-            for layer, skip in zip(reversed(self.up), reversed(skips[:-1])):
-                x = nn.functional.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-                x = layer(torch.cat([x, skip], 1))
-            return nn.functional.interpolate(self.head(x), size=size, mode="bilinear", align_corners=False)
-
-    return ClickNet()
+def build_clicknet():
+    """The network (randomly initialised): photo and three prompt maps in, the visible mask's logits out."""
+    return build_unet(6, 1)
 
 
 def segment_with_clicknet(image: np.ndarray, prompt: Prompt, background: np.ndarray | None = None,
@@ -149,18 +112,7 @@ def cached_clicknet(path: str):
 
 def load_clicknet(path: str | Path = WEIGHTS):
     """The network with the weights at ``path`` (safetensors, read by our safe loader), in eval mode."""
-    from amodal3d.core.checkpoints import load_checkpoint, state_dict_of
-
-    if not Path(path).is_file():
-        raise UserError(f"clicknet weights {path} not found (an `amodal3d train-segmenter` output: "
-                        "OUT/model/clicknet.safetensors)")
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state_dict_of(load_checkpoint(path)).items()}
-    net = build_clicknet()
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as exc:  # another network's weights
-        raise UserError(f"{path} is not a clicknet checkpoint: {str(exc).splitlines()[0]}") from None
-    return net.eval()
+    return load_unet_weights(path, 6, 1, "clicknet", "train-segmenter")
 
 
 def clicknet_probability(image: np.ndarray, prompt: Prompt, net, background: np.ndarray | None = None

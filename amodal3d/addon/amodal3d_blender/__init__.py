@@ -61,11 +61,13 @@ class AMODAL3D_Settings(bpy.types.PropertyGroup):
     box: FloatVectorProperty(name="Box", size=4, default=(0.0, 0.0, 0.0, 0.0),
                              description="Box (x0, y0, x1, y1 from the top-left) around the visible part")
     has_box: BoolProperty(name="Box set", default=False)
-    completion: StringProperty(name="Completion", default="classical",
-                               description="Completion method (classical and gestalt-tiny need no weights)")
+    completion: StringProperty(name="Completion", default="",
+                               description="Completion method; empty: amodal3d's default (amodalnet when torch is "
+                                           "installed, else classical). classical, amodalnet and gestalt-tiny need "
+                                           "no weights")
     weights: StringProperty(name="Weights", subtype="DIR_PATH",
                             description="Weights folder of a learned completion method (e.g. a converted "
-                                        "pix2gestalt folder); empty for classical and the bundled gestalt-tiny")
+                                        "pix2gestalt folder); empty for the bundled ones (amodalnet, gestalt-tiny)")
     recon: StringProperty(name="Reconstruction", default="prior",
                           description="Reconstruction method (prior and inflate need no weights)")
     prior: EnumProperty(name="Shape prior", default="auto",
@@ -134,8 +136,9 @@ def output_folder(context) -> str:
 
 def run_command(python: str, image: str, settings, out: str) -> list:
     return [python, "-m", "amodal3d", "run", "--image", image, *prompt_flags(settings), "--out", out,
-            "--completion", settings.completion, "--recon", settings.recon, "--samples", str(settings.samples),
-            "--seed", str(settings.seed)] + weights_flags(settings.completion, settings.weights) + mesh_flags(settings)
+            *(["--completion", settings.completion] if settings.completion else []), "--recon", settings.recon,
+            "--samples", str(settings.samples), "--seed", str(settings.seed)
+            ] + weights_flags(settings.completion, settings.weights) + mesh_flags(settings)
 
 
 def mesh_flags(settings) -> list:
@@ -159,8 +162,9 @@ def prompt_flags(settings) -> list:
 
 
 def weights_flags(completion: str, weights: str) -> list:
-    """The chosen completion backend's weights flag (``--pix2gestalt.weights DIR``); none when the field is empty."""
-    return [f"--{completion}.weights", bpy.path.abspath(weights)] if weights else []
+    """The chosen completion backend's weights flag (``--pix2gestalt.weights DIR``); none when either field is
+    empty."""
+    return [f"--{completion}.weights", bpy.path.abspath(weights)] if weights and completion else []
 
 
 class Job:
