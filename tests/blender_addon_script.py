@@ -55,6 +55,9 @@ settings.point = (1e6, 1e6)  # outside the image: amodal3d's own one-line error
 report["bad_point"] = call(bpy.ops.amodal3d.run)
 report["bad_point_status"] = settings.status
 settings.point, settings.samples = (float(x), float(y)), 2
+settings.weights = "/some/weights"  # weights without a completion method: refused before the run
+report["weights_without_method"] = call(bpy.ops.amodal3d.run)
+settings.weights = ""
 from amodal3d.data.examples import CARD_POINT, COFFEE_CUP_BOX  # the prompts a user gives the example
 
 settings.box, settings.has_box = COFFEE_CUP_BOX, True
@@ -81,6 +84,7 @@ report["output"] = settings.last_output
 with open(os.path.join(settings.last_output, "config.json")) as saved:
     saved_config = json.load(saved)["config"]
     report["prompts"] = saved_config["input"]
+    report["completion"] = saved_config["settings"]["completion"]
     report["prior_options"] = saved_config["settings"]["recon_config"]["backends"]["prior"]
 with open(os.path.join(settings.last_output, "reconstruction", "recon.json")) as saved:
     report["recon"] = json.load(saved)

@@ -55,6 +55,7 @@ def test_addon_installs_runs_and_uninstalls_in_headless_blender(tmp_path, mode):
     assert report["no_python"][0] == "ERROR" and "preferences" in report["no_python"][1]
     assert report["bad_python"][0] == "ERROR" and "not found" in report["bad_python"][1]
     assert report["bad_point"][0] == "ERROR" and "outside" in report["bad_point"][1]
+    assert report["weights_without_method"][0] == "ERROR" and "completion method" in report["weights_without_method"][1]
     assert report["run"] == ["FINISHED"]
     obj = report["object"]
     assert 1000 < obj["faces"] <= 4000 and obj["materials"] and obj["textured"]
@@ -62,6 +63,7 @@ def test_addon_installs_runs_and_uninstalls_in_headless_blender(tmp_path, mode):
     assert report["images"] == ["amodal_mask.png", "sample_000.png", "sample_001.png"]
     assert (Path(report["output"]) / "mesh.glb").is_file()
     assert report["prompts"]["box"] == [75.0, 15.0, 482.0, 392.0] and report["prompts"]["occluder_point"] == [[370, 150]]
+    assert report["completion"] == "amodalnet"  # the field left empty: amodal3d's default with torch
     options = report["prior_options"]
     assert (options["prior"], options["faces"], options["texture_size"]) == ("revolution", 4000, 512)
     assert report["recon"]["prior"] == "revolution" and report["recon"]["faces"] <= 4000

@@ -162,6 +162,9 @@ def test_train_amodalnet_writes_weights_the_completer_loads(tmp_path):
     image, visible, _ = shape_on_a_photo("box", (30, 60))
     result = complete(image, Prompt(mask=visible), "amodalnet", options={"weights": str(weights)})
     assert result.amodal_mask.shape == visible.shape
+    for folder in (out, out / "model"):  # the output folder, or its model/, stands for the file
+        again = complete(image, Prompt(mask=visible), "amodalnet", options={"weights": str(folder)})
+        np.testing.assert_array_equal(again.amodal_mask, result.amodal_mask)
     assert entrypoint(args) == 0  # its own output is replaced
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from amodal3d.bench.results import ResultsLog, Row
 from amodal3d.completion.baselines import BASELINES
-from amodal3d.completion.config import CompletionConfig
+from amodal3d.completion.config import DEFAULT_METHOD, CompletionConfig
 from amodal3d.core.config import OWN_FLAGS, to_dict
 from amodal3d.core.errors import UserError
 from amodal3d.data.amodal_datasets import AmodalInstance, Kind, read_amodal_dataset
@@ -53,7 +53,7 @@ class BenchAmodalConfig:
     """Output folder: new, or an earlier bench-amodal output to resume."""
     format: Kind = "auto"
     """auto (from the keys), cocoa, coco (COCOA-cls, D2S amodal) or kins."""
-    completion: list[str] = field(default_factory=lambda: ["classical"])
+    completion: list[str] = field(default_factory=lambda: [DEFAULT_METHOD])
     """Completion methods (the baselines modal and hull always run)."""
     visible: Literal["annotation", "box", "click"] = "annotation"
     """Where the visible mask comes from: the annotation (the paper's setting), or our segmenter from the visible

@@ -108,6 +108,7 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
         valid=frame.to_canvas(np.ones((h, w), bool), fill=0, nearest=True),
         occluder=None if occluder_mask is None else frame.to_canvas(np.asarray(occluder_mask, bool), fill=0,
                                                                      nearest=True),
+        occluder_estimated=occluder == "estimated",
     )
     start = time.perf_counter()
     wholes = completer.complete(canvas, samples=samples, seed=seed)

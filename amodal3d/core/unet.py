@@ -59,7 +59,11 @@ def load_unet_weights(path, in_channels: int, out_channels: int, name: str, trai
     from amodal3d.core.checkpoints import load_checkpoint, state_dict_of
     from amodal3d.core.errors import UserError
 
-    if not Path(path).is_file():
+    path = Path(path).expanduser()
+    if path.is_dir():  # the training output or its model/ folder
+        path = next((p for p in (path / f"{name}.safetensors", path / "model" / f"{name}.safetensors")
+                     if p.is_file()), path / f"{name}.safetensors")
+    if not path.is_file():
         raise UserError(f"{name} weights {path} not found (an `amodal3d {trained_by}` output: "
                         f"OUT/model/{name}.safetensors)")
     state = {k: v.float() if v.is_floating_point() else v for k, v in state_dict_of(load_checkpoint(path)).items()}

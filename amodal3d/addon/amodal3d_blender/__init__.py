@@ -162,8 +162,8 @@ def prompt_flags(settings) -> list:
 
 
 def weights_flags(completion: str, weights: str) -> list:
-    """The chosen completion backend's weights flag (``--pix2gestalt.weights DIR``); none when either field is
-    empty."""
+    """The chosen completion backend's weights flag (``--pix2gestalt.weights DIR``); none without weights (weights
+    without a method are refused before the run)."""
     return [f"--{completion}.weights", bpy.path.abspath(weights)] if weights and completion else []
 
 
@@ -308,6 +308,8 @@ class AMODAL3D_OT_run(bpy.types.Operator):
         image = input_image(context, settings)
         if not (settings.has_point or settings.has_box):
             raise AmodalError("Pick a point on the object first (or type its coordinates, or a box)")
+        if settings.weights and not settings.completion:
+            raise AmodalError("Weights need a completion method: type the method they belong to (e.g. pix2gestalt)")
         self._out = output_folder(context)
         self._job = Job(run_command(python, image, settings, self._out))
         settings.running, settings.cancel_requested, settings.progress = True, False, 0.0
