@@ -23,11 +23,11 @@ from amodal3d.core.config import to_dict
 from amodal3d.core.errors import UserError
 from amodal3d.core.framing import Frame
 from amodal3d.core.unet import fit_unet, save_unet, start_training
-from amodal3d.data.paste import cut_out, paste_occluder
+from amodal3d.data.paste import paste_occluder
 from amodal3d.train_segmenter import (
     dice_and_cross_entropy,
     drawn_scene,
-    drawn_shape,
+    occluder_cut_out,
     read_photo_set,
 )
 
@@ -58,20 +58,6 @@ class AmodalNetTrainConfig:
     seed: int = 0
 
 
-def occluder_cut_out(photos, index: int, target_area: int, rng: np.random.Generator, synthetic_fraction: float):
-    """Another photo's object (or a drawn shape, or a rectangle of a photo: a print or a card) scaled to 25-90% of
-    the target's area: (rgb, mask)."""
-    other = int(rng.integers(len(photos) - 1))
-    _, image, mask = photos[other + (other >= index)]
-    kind = rng.random()
-    if kind < synthetic_fraction:
-        image, mask = drawn_shape(*mask.shape, rng)
-    elif kind < 2 * synthetic_fraction:
-        mask = np.ones_like(mask)
-    scale = np.sqrt(rng.uniform(0.25, 0.9) * target_area / mask.sum())
-    return cut_out(image, mask, scale)
-
-
 def softened(pasted: np.ndarray, original: np.ndarray, occluder: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The paste with its inner edge blended into what is behind (a photo's edges are never one pixel sharp)."""
     alpha = cv2.GaussianBlur(occluder.astype(np.float32), (0, 0), rng.uniform(0.6, 1.5)) * occluder
@@ -91,7 +77,8 @@ def training_view(image: np.ndarray, whole: np.ndarray, rng: np.random.Generator
     """One framed view of a photo's object with another photo's cut-out pasted over it (or nothing, now and then)."""
     visible, occluder = whole, np.zeros_like(whole)
     if rng.random() >= config.unoccluded_fraction:
-        occ_rgb, occ_mask = occluder_cut_out(photos, index, int(whole.sum()), rng, config.synthetic_fraction)
+        occ_rgb, occ_mask = occluder_cut_out(photos, index, int(whole.sum()), rng, config.synthetic_fraction,
+                                             2 * config.synthetic_fraction)
         if not occ_mask.any() or max(occ_mask.shape) > 2 * max(whole.shape):
             return None
         case = paste_occluder(image.astype(np.float32), whole, occ_rgb, occ_mask, (0.05, 0.7), rng)

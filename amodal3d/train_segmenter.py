@@ -145,6 +145,22 @@ def drawn_scene(photos, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarra
     return np.where(mask[..., None], shape, background), mask
 
 
+def occluder_cut_out(photos, index: int, target_area: int, rng: np.random.Generator, synthetic_below: float,
+                     rectangle_below: float) -> tuple[np.ndarray, np.ndarray]:
+    """Another photo's object scaled to 25-90% of the target's area, (rgb, mask); a drawn shape instead when a
+    uniform draw falls below ``synthetic_below``, a rectangle of the photo (a print or a card) when it falls below
+    ``rectangle_below``."""
+    other = int(rng.integers(len(photos) - 1))
+    _, image, mask = photos[other + (other >= index)]
+    kind = rng.random()
+    if kind < synthetic_below:
+        image, mask = drawn_shape(*mask.shape, rng)
+    elif kind < rectangle_below:
+        mask = np.ones_like(mask)
+    scale = np.sqrt(rng.uniform(0.25, 0.9) * target_area / mask.sum())
+    return cut_out(image, mask, scale)
+
+
 def training_views(photos, variants: int, occluded_fraction: float, rng: np.random.Generator,
                    synthetic_fraction: float = 0.25) -> dict:
     """Stacked views at SIZE: ``images`` (N, S, S, 3) uint8, ``masks`` (N, S, S) bool (the visible part),
@@ -166,15 +182,8 @@ def training_views(photos, variants: int, occluded_fraction: float, rng: np.rand
                 image, mask = drawn_scene(photos, rng)
             visible, occluder = mask, np.zeros_like(mask)
             if rng.random() < occluded_fraction:
-                other = int(rng.integers(len(photos) - 1))
-                _, occ_image, occ_mask = photos[other + (other >= index)]
-                kind = rng.random()
-                if kind < synthetic_fraction:
-                    occ_image, occ_mask = drawn_shape(*occ_mask.shape, rng)
-                elif kind < 1.5 * synthetic_fraction:  # a print or card: a rectangle of another photo
-                    occ_mask = np.ones_like(occ_mask)
-                scale = np.sqrt(rng.uniform(0.25, 0.9) * mask.sum() / occ_mask.sum())
-                occ_rgb, occ_small = cut_out(occ_image, occ_mask, scale)
+                occ_rgb, occ_small = occluder_cut_out(photos, index, int(mask.sum()), rng, synthetic_fraction,
+                                                      1.5 * synthetic_fraction)
                 if occ_small.any() and max(occ_small.shape) <= 2 * max(mask.shape):
                     case = paste_occluder(image, mask, occ_rgb, occ_small, (0.15, 0.6), rng)
                     if case is not None:

@@ -23,7 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from amodal3d.completion.base import CanvasInput, WholeSample, register_completer
-from amodal3d.completion.classical import object_appearance
+from amodal3d.completion.classical import object_appearance, stratified
 from amodal3d.core.framing import parts_touching
 from amodal3d.core.unet import build_unet, load_unet_weights
 from amodal3d.segmenters.clicknet import normalised
@@ -107,14 +107,9 @@ class AmodalNetCompleter:
         self.resolution = int(self.config.resolution)
         self.net = cached_amodalnet(str(Path(self.config.weights).expanduser() if self.config.weights else WEIGHTS))
 
-    def thresholds(self, samples: int, seed: int) -> np.ndarray:
-        rng = np.random.default_rng(seed)
-        lo, hi = self.config.thresholds
-        return lo + (hi - lo) * rng.permutation((np.arange(samples) + rng.uniform(size=samples)) / samples)
-
     def complete(self, inputs: CanvasInput, samples: int, seed: int) -> list[WholeSample]:
         whole, _ = amodalnet_probabilities(inputs, self.net)
-        shapes = [whole_from_probability(whole, inputs.modal, float(t)) for t in self.thresholds(samples, seed)]
+        shapes = [whole_from_probability(whole, inputs.modal, float(t)) for t in stratified(self.config.thresholds, samples, seed)]
         appearance = object_appearance(inputs.image, inputs.modal, np.logical_or.reduce(shapes))
         return [WholeSample(rgb=np.where(shape[..., None], appearance, 1.0).astype(np.float32),
                             alpha=shape.astype(np.float32)) for shape in shapes]

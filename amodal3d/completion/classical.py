@@ -222,6 +222,14 @@ def object_appearance(image: np.ndarray, modal: np.ndarray, needed: np.ndarray, 
     return filled
 
 
+def stratified(value_range: tuple[float, float], samples: int, seed: int) -> np.ndarray:
+    """One value per sample, evenly spread over ``value_range`` (stratified), jittered and shuffled by the seed."""
+    rng = np.random.default_rng(seed)
+    lo, hi = value_range
+    strata = (np.arange(samples) + rng.uniform(size=samples)) / samples
+    return lo + (hi - lo) * rng.permutation(strata)
+
+
 @dataclass
 class ClassicalConfig:
     """classical: shape priors and restricted inpainting on the CPU, no weights (the default without torch)."""
@@ -245,11 +253,7 @@ class ClassicalCompleter:
         self.growth = tuple(self.config.growth)
 
     def growth_factors(self, samples: int, seed: int) -> np.ndarray:
-        """Evenly spread over the growth range (stratified), jittered by the seed."""
-        rng = np.random.default_rng(seed)
-        lo, hi = self.growth
-        strata = (np.arange(samples) + rng.uniform(size=samples)) / samples
-        return lo + (hi - lo) * rng.permutation(strata)
+        return stratified(self.growth, samples, seed)
 
     def complete(self, inputs: CanvasInput, samples: int, seed: int) -> list[WholeSample]:
         background, _ = background_like(inputs.image, inputs.modal, inputs.valid)

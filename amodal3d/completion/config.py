@@ -15,7 +15,7 @@ from amodal3d.completion.inpaint import InpaintConfig
 from amodal3d.completion.pix2gestalt import Pix2GestaltConfig
 from amodal3d.completion.progressive import ProgressiveConfig
 from amodal3d.core.config import OWN_FLAGS, BackendOptions
-from amodal3d.core.optional import available
+from amodal3d.core.optional import networks_available
 from amodal3d.segmenters import SegmenterConfig
 
 
@@ -23,7 +23,7 @@ def default_method() -> str:
     """The completion run without --completion: the bundled ``amodalnet`` when torch is installed (the `diffusion`
     extra; on the held-out real photos 86.9 amodal mIoU from the true visible mask, ``classical`` 70.5), else
     ``classical`` (the core install)."""
-    return "amodalnet" if available("torch") and available("safetensors") else "classical"
+    return "amodalnet" if networks_available() else "classical"
 
 
 DEFAULT_METHOD = default_method()

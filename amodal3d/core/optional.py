@@ -38,6 +38,11 @@ def missing_message(module: str, purpose: str | None = None, exc: ImportError | 
     return f"{purpose or top} needs the optional package '{top}'{detail}: {install}"
 
 
+def networks_available() -> bool:
+    """True when our bundled networks (clicknet, amodalnet) can run: torch and safetensors are installed."""
+    return available("torch") and available("safetensors")
+
+
 def available(module: str) -> bool:
     """True when ``module`` can be imported (without importing it)."""
     try:

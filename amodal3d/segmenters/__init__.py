@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 
 from amodal3d.core.errors import UserError
-from amodal3d.core.optional import available
+from amodal3d.core.optional import networks_available
 from amodal3d.core.prompts import Prompt
 
 
@@ -34,7 +34,7 @@ class SegmenterConfig:
             return self.segment_with
         if self.sam_checkpoint is not None:
             return "sam"
-        return "clicknet" if available("torch") and available("safetensors") else "grabcut"
+        return "clicknet" if networks_available() else "grabcut"
 
 
 @dataclass
