@@ -28,7 +28,11 @@ from amodal3d.run import RunSettings
 
 log = logging.getLogger("amodal3d.app")
 
-CLICK_KINDS = ("object point", "not the object", "box corner", "occluder point")
+OBJECT, NOT_OBJECT, BOX_CORNER = "object point", "not the object", "box corner"
+OCCLUDER, OCCLUDER_BOX_CORNER = "occluder point", "occluder box corner"
+CLICK_KINDS = (OBJECT, NOT_OBJECT, BOX_CORNER, OCCLUDER, OCCLUDER_BOX_CORNER)
+CLICK_COLOURS = {OBJECT: (40, 220, 60), NOT_OBJECT: (230, 40, 40), BOX_CORNER: (40, 120, 250),
+                 OCCLUDER: (250, 150, 20), OCCLUDER_BOX_CORNER: (250, 150, 20)}
 MASK_TINT = np.array([0.1, 0.8, 0.3])
 OCCLUDER_TINT = np.array([0.9, 0.3, 0.1])
 DOWNLOADS = ("mesh.glb", "reconstruction/mesh.obj", "reconstruction/mesh.ply")
@@ -60,17 +64,24 @@ class AppConfig:
 
 def prompts_of(clicks: list[dict]) -> tuple[Prompt, Prompt | None]:
     """(the object's prompt, the occluder's prompt or None) from the page's clicks: dicts with x, y and kind (one of
-    CLICK_KINDS); box corners pair up in order (an odd last corner waits for its partner)."""
-    points = [(c["x"], c["y"]) for c in clicks if c["kind"] in CLICK_KINDS[:2]]
-    labels = [1 if c["kind"] == CLICK_KINDS[0] else 0 for c in clicks if c["kind"] in CLICK_KINDS[:2]]
-    corners = [(c["x"], c["y"]) for c in clicks if c["kind"] == CLICK_KINDS[2]]
-    box = None
-    if len(corners) >= 2:
-        (xa, ya), (xb, yb) = corners[-2:] if len(corners) % 2 == 0 else corners[-3:-1]
-        box = (min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb))
-    occluder = [(c["x"], c["y"]) for c in clicks if c["kind"] == CLICK_KINDS[3]]
-    prompt = Prompt(points=points, labels=labels, box=box)
-    return prompt, (Prompt(points=occluder, labels=[1] * len(occluder)) if occluder else None)
+    CLICK_KINDS); box corners of a kind pair up in order (an odd last corner waits for its partner)."""
+    points = [(c["x"], c["y"]) for c in clicks if c["kind"] in (OBJECT, NOT_OBJECT)]
+    labels = [1 if c["kind"] == OBJECT else 0 for c in clicks if c["kind"] in (OBJECT, NOT_OBJECT)]
+    prompt = Prompt(points=points, labels=labels, box=box_of(clicks, BOX_CORNER))
+    occluder = [(c["x"], c["y"]) for c in clicks if c["kind"] == OCCLUDER]
+    occluder_box = box_of(clicks, OCCLUDER_BOX_CORNER)
+    if not occluder and occluder_box is None:
+        return prompt, None
+    return prompt, Prompt(points=occluder, labels=[1] * len(occluder), box=occluder_box)
+
+
+def box_of(clicks: list[dict], kind: str) -> tuple[float, float, float, float] | None:
+    """The box of the last complete pair of ``kind`` corners, or None."""
+    corners = [(c["x"], c["y"]) for c in clicks if c["kind"] == kind]
+    if len(corners) < 2:
+        return None
+    (xa, ya), (xb, yb) = corners[-2:] if len(corners) % 2 == 0 else corners[-3:-1]
+    return min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb)
 
 
 def visible_mask_preview(image: np.ndarray, clicks: list[dict], settings: RunSettings):
@@ -95,8 +106,9 @@ def visible_mask_preview(image: np.ndarray, clicks: list[dict], settings: RunSet
                 status += f"; occluder: {int(hides.sum())} px"
         except UserError as error:
             status = str(error)
-    if sum(c["kind"] == CLICK_KINDS[2] for c in clicks) % 2:
-        status += "; box: click its opposite corner"
+    for kind in (BOX_CORNER, OCCLUDER_BOX_CORNER):
+        if sum(c["kind"] == kind for c in clicks) % 2:
+            status += f"; {kind.removesuffix(' corner')}: click its opposite corner"
     return draw_clicks(shown, clicks), status
 
 
@@ -106,19 +118,19 @@ def draw_clicks(image: np.ndarray, clicks: list[dict]) -> np.ndarray:
     from amodal3d.core.io import to_uint8
 
     canvas = np.ascontiguousarray(to_uint8(image)).copy()  # drawn on: never the caller's array
-    colours = {CLICK_KINDS[0]: (40, 220, 60), CLICK_KINDS[1]: (230, 40, 40), CLICK_KINDS[3]: (250, 150, 20)}
     radius = max(3, round(max(canvas.shape[:2]) / 120))
-    corners = []
+    corners = {BOX_CORNER: [], OCCLUDER_BOX_CORNER: []}
     for click in clicks:
-        at = (round(click["x"]), round(click["y"]))
-        if click["kind"] == CLICK_KINDS[2]:
-            corners.append(at)
-            cv2.drawMarker(canvas, at, (40, 120, 250), cv2.MARKER_CROSS, 3 * radius, 2)
+        at, colour = (round(click["x"]), round(click["y"])), CLICK_COLOURS[click["kind"]]
+        if click["kind"] in corners:
+            corners[click["kind"]].append(at)
+            cv2.drawMarker(canvas, at, colour, cv2.MARKER_CROSS, 3 * radius, 2)
             continue
-        cv2.circle(canvas, at, radius, colours[click["kind"]], -1)
+        cv2.circle(canvas, at, radius, colour, -1)
         cv2.circle(canvas, at, radius, (255, 255, 255), 1)
-    for a, b in zip(corners[::2], corners[1::2]):
-        cv2.rectangle(canvas, a, b, (40, 120, 250), 2)
+    for kind, placed in corners.items():
+        for a, b in zip(placed[::2], placed[1::2]):
+            cv2.rectangle(canvas, a, b, CLICK_COLOURS[kind], 2)
     return canvas
 
 
@@ -282,7 +294,7 @@ def build_page(config: AppConfig, example: Path | None = None):
                 if example is not None:
                     gr.Examples([[str(example)]], inputs=[photo], label="example")
                 canvas = gr.Image(label="click here", interactive=False, elem_id="canvas", type="numpy", buttons=[])
-                kind = gr.Radio(list(CLICK_KINDS), value=CLICK_KINDS[0], label="a click adds", elem_id="kind")
+                kind = gr.Radio(list(CLICK_KINDS), value=OBJECT, label="a click adds", elem_id="kind")
                 status = gr.Markdown("open a photo", elem_id="status")
                 clear = gr.Button("clear clicks")
                 with gr.Accordion("settings", open=False):

@@ -6,8 +6,9 @@ photos already done. OUT/summary.csv holds one row per photo (status, seconds, f
 links every run with its input and turntable. ``--workers N`` runs N photos at a time in separate processes.
 
 Prompts file, per photo (by file name): JSON ``{"cup.jpg": {"point": [[x, y], ...], "neg_point": [...], "box":
-[x0, y0, x1, y1], "mask": "masks/cup.png", "occluder_point": [[x, y]]}}``, or CSV with a header ``file,point,
-neg_point,box,mask`` where ``point`` holds ``x y`` pairs separated by ``;``. A photo without a prompt gets a box 5% in
+[x0, y0, x1, y1], "mask": "masks/cup.png", "occluder_point": [[x, y]], "occluder_box": [x0, y0, x1, y1]}}``, or
+CSV with a header ``file,point,neg_point,box,mask,occluder_point,occluder_box`` where the point columns hold ``x y``
+pairs separated by ``;`` and the boxes ``x0 y0 x1 y1``. A photo without a prompt gets a box 5% in
 from the image border, i.e. GrabCut's guess of the largest salient object.
 """
 
@@ -31,7 +32,7 @@ BORDER = 0.05
 
 
 def read_prompts(path: Path | None) -> dict[str, dict]:
-    """File name -> {point, neg_point, box, mask, occluder_point} from a JSON or CSV prompts file."""
+    """File name -> {point, neg_point, box, mask, occluder_point, occluder_box} from a JSON or CSV prompts file."""
     if path is None:
         return {}
     path = Path(path)
@@ -55,8 +56,9 @@ def read_prompts(path: Path | None) -> dict[str, dict]:
         for key in ("point", "neg_point", "occluder_point"):
             if row.get(key):
                 entry[key] = [[float(v) for v in pair.split()] for pair in row[key].split(";") if pair.strip()]
-        if row.get("box"):
-            entry["box"] = [float(v) for v in row["box"].split()]
+        for key in ("box", "occluder_box"):
+            if row.get(key):
+                entry[key] = [float(v) for v in row[key].split()]
         if row.get("mask"):
             entry["mask"] = row["mask"]
         prompts[row["file"]] = entry
@@ -80,6 +82,7 @@ def input_for(image: Path, entry: dict | None, base, prompts_dir: Path | None):
               "neg_point": [tuple(p) for p in entry.get("neg_point", [])],
               "occluder_point": [tuple(p) for p in entry.get("occluder_point", [])],
               "box": tuple(entry["box"]) if entry.get("box") else None,
+              "occluder_box": tuple(entry["occluder_box"]) if entry.get("occluder_box") else None,
               "mask": Path(entry["mask"]) if entry.get("mask") else None}
     return dataclasses.replace(base, **fields)
 

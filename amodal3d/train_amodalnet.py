@@ -29,6 +29,7 @@ from amodal3d.train_segmenter import (
     drawn_scene,
     occluder_cut_out,
     read_photo_set,
+    read_scene_set,
 )
 
 
@@ -123,32 +124,20 @@ def framed_view(image: np.ndarray, visible: np.ndarray, whole: np.ndarray, occlu
             "occluder": frame.to_canvas(occluder & valid, fill=0) & ~canvas_visible}
 
 
-def scene_views(folder: Path, variants: int, rng: np.random.Generator) -> list[dict]:
-    """Views of rendered scenes (``amodal3d render-scenes`` output): the input with its visible, whole and occluder
-    masks, framed ``variants`` times each."""
-    from amodal3d.core.formats.scene import (
-        AMODAL_MASK,
-        INPUT,
-        MODAL_MASK,
-        OCCLUDER_MASK,
-        Scene,
-    )
-    from amodal3d.core.io import as_rgb
-
+def scene_views(scenes, variants: int, rng: np.random.Generator) -> list[dict]:
+    """Views of rendered scenes (``read_scene_set``): the input with its visible, whole and occluder masks, framed
+    ``variants`` times each."""
     views = []
-    for path in sorted(p for p in Path(folder).iterdir() if (p / "scene.json").is_file()):
-        scene = Scene.open(path)
-        image = as_rgb(scene.image(INPUT))
-        masks = [scene.mask(name) for name in (MODAL_MASK, AMODAL_MASK, OCCLUDER_MASK)]
+    for _, image, *masks in scenes:
         for _ in range(variants):
-            view = framed_view(image * 255, *masks, rng)
+            view = framed_view(image, *masks, rng)
             if view is not None:
                 views.append(view)
     return views
 
 
-def training_views(photos, config: AmodalNetTrainConfig, rng: np.random.Generator) -> dict:
-    """Stacked views of the photos and the rendered scenes: ``image`` (N, S, S, 3) uint8 and (N, S, S) bool
+def training_views(photos, config: AmodalNetTrainConfig, rng: np.random.Generator, scenes=()) -> dict:
+    """Stacked views of the photos and the rendered ``scenes``: ``image`` (N, S, S, 3) uint8 and (N, S, S) bool
     ``visible``, ``valid``, ``whole``, ``occluder``."""
     views = []
     for _ in range(config.variants):
@@ -156,8 +145,7 @@ def training_views(photos, config: AmodalNetTrainConfig, rng: np.random.Generato
             if rng.random() < config.synthetic_fraction:
                 image, mask = drawn_scene(photos, rng)
             views.append(training_view(image, mask, rng, photos, index, config))
-    if config.scenes is not None:
-        views += scene_views(config.scenes, config.scene_variants, rng)
+    views += scene_views(scenes, config.scene_variants, rng)
     views = [view for view in views if view is not None]
     if not views:
         raise UserError("no training view could be made from these photos")
@@ -195,8 +183,9 @@ def loss_of(logits, targets):
 
 def train_amodalnet(config: AmodalNetTrainConfig, log=print) -> Path:
     """Train and write ``OUT/model/amodalnet.safetensors`` (float16) and ``training.json``; returns the weights."""
+    scenes = read_scene_set(config.scenes) if config.scenes is not None else []
     out, rng, started = start_training(config, "train-amodalnet")
-    views = training_views(read_photo_set(config.photos), config, rng)
+    views = training_views(read_photo_set(config.photos), config, rng, scenes)
     log(f"{len(views['image'])} training views in {time.time() - started:.0f} s")
     net = build_amodalnet().train()
     losses = fit_unet(net, lambda: batch(views, config.batch_size, rng), loss_of, config.steps, config.learning_rate,

@@ -5,7 +5,8 @@ split written by ``benchmarks/photos/build_photo_bench.py --segmentation-set``. 
 (15-60%) by another photo's cut-out in most views, since the segmenter must find the *visible* part of an object
 something stands in front of. Two kinds of training views: a random crop of the photo with one to four clicks
 (the first often the visible part's most interior point, as users and the benchmark click), and the view around a
-jittered box of the visible part with that box.
+jittered box of the visible part with that box. Rendered scenes (``--scenes``) add their objects' visible masks
+behind their rendered occluders (sim and real mixed).
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ class SegmenterTrainConfig:
     synthetic_fraction: float = 0.25
     """Share of targets, and of occluders, that are drawn shapes (flat, striped or checked) instead of photos' objects:
     without them a flat box in front of a plain object on white is taken for part of it."""
+    scenes: Path | None = None
+    """Rendered scenes (an `amodal3d render-scenes` output) whose objects are added to the photos'."""
+    scene_variants: int = 2
+    """Crop and box views per rendered scene."""
     seed: int = 0
 
 
@@ -73,6 +78,31 @@ def read_photo_set(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
     if len(photos) < 2:
         raise UserError(f"{folder}: fewer than two photos with masks (images/NAME.jpg + masks/NAME.png)")
     return photos
+
+
+def read_scene_set(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """(name, (H, W, 3) uint8 input, visible, whole and occluder (H, W) bool masks) of every rendered scene in
+    ``folder`` (an ``amodal3d render-scenes`` output)."""
+    from amodal3d.core.formats.scene import (
+        AMODAL_MASK,
+        INPUT,
+        MODAL_MASK,
+        OCCLUDER_MASK,
+        Scene,
+    )
+    from amodal3d.core.io import as_rgb, to_uint8
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"--scenes {folder} is not a folder")
+    found = []
+    for path in sorted(p for p in folder.iterdir() if (p / "scene.json").is_file()):
+        scene = Scene.open(path)
+        image = to_uint8(as_rgb(scene.image(INPUT)))
+        found.append((path.name, image, *(scene.mask(name) for name in (MODAL_MASK, AMODAL_MASK, OCCLUDER_MASK))))
+    if not found:
+        raise UserError(f"--scenes {folder}: no rendered scene (a folder with scene.json) in it")
+    return found
 
 
 def _resized(array: np.ndarray, view: tuple[int, int, int, int]) -> np.ndarray:
@@ -162,10 +192,10 @@ def occluder_cut_out(photos, index: int, target_area: int, rng: np.random.Genera
 
 
 def training_views(photos, variants: int, occluded_fraction: float, rng: np.random.Generator,
-                   synthetic_fraction: float = 0.25) -> dict:
+                   synthetic_fraction: float = 0.25, scenes=(), scene_variants: int = 0) -> dict:
     """Stacked views at SIZE: ``images`` (N, S, S, 3) uint8, ``masks`` (N, S, S) bool (the visible part),
     ``occluders`` (N, S, S) bool (the pasted occluder), ``boxes`` (N, 4) float (NaN for crop views, which get
-    clicks)."""
+    clicks). ``scenes`` (``read_scene_set``) add ``scene_variants`` crop and box views each."""
     views = {"images": [], "masks": [], "occluders": [], "boxes": []}
 
     def add(image, visible, occluder, view, box=None, flip=False):
@@ -175,6 +205,12 @@ def training_views(photos, variants: int, occluded_fraction: float, rng: np.rand
             views["masks"].append(small[:, ::-1] if flip else small)
             views["occluders"].append(hiding[:, ::-1] if flip else hiding)
             views["boxes"].append([np.nan] * 4 if box is None else list(box))
+
+    def add_crop_and_box(image, visible, occluder):
+        add(image, visible, occluder, crop_view(visible, rng), flip=rng.random() < 0.5)
+        framed = box_view(visible, rng)
+        if framed is not None:
+            add(image, visible, occluder, framed[0], framed[1])
 
     for _ in range(variants):
         for index, (_, image, mask) in enumerate(photos):
@@ -188,10 +224,11 @@ def training_views(photos, variants: int, occluded_fraction: float, rng: np.rand
                     case = paste_occluder(image, mask, occ_rgb, occ_small, (0.15, 0.6), rng)
                     if case is not None:
                         image, visible, occluder = case.image.astype(np.uint8), case.visible_mask, case.occluder_mask
-            add(image, visible, occluder, crop_view(visible, rng), flip=rng.random() < 0.5)
-            framed = box_view(visible, rng)
-            if framed is not None:
-                add(image, visible, occluder, framed[0], framed[1])
+            add_crop_and_box(image, visible, occluder)
+    for _ in range(scene_variants):
+        for _, image, visible, _, occluder in scenes:
+            if visible.any():
+                add_crop_and_box(image, visible, occluder)
     return {"images": np.stack(views["images"]), "masks": np.stack(views["masks"]),
             "occluders": np.stack(views["occluders"]), "boxes": np.asarray(views["boxes"], np.float32)}
 
@@ -260,9 +297,10 @@ def dice_and_cross_entropy(logits, targets):
 
 def train_segmenter(config: SegmenterTrainConfig, log=print) -> Path:
     """Train and write ``OUT/model/clicknet.safetensors`` (float16) and ``training.json``; returns the weights."""
+    scenes = read_scene_set(config.scenes) if config.scenes is not None else []
     out, rng, started = start_training(config, "train-segmenter")
     views = training_views(read_photo_set(config.photos), config.variants, config.occluded_fraction, rng,
-                           config.synthetic_fraction)
+                           config.synthetic_fraction, scenes, config.scene_variants)
     log(f"{len(views['images'])} training views in {time.time() - started:.0f} s")
     net = build_clicknet().train()
     losses = fit_unet(net, lambda: batch(views, config.batch_size, rng), dice_and_cross_entropy, config.steps,

@@ -58,10 +58,11 @@ settings.point, settings.samples = (float(x), float(y)), 2
 settings.weights = "/some/weights"  # weights without a completion method: refused before the run
 report["weights_without_method"] = call(bpy.ops.amodal3d.run)
 settings.weights = ""
-from amodal3d.data.examples import CARD_POINT, COFFEE_CUP_BOX  # the prompts a user gives the example
+from amodal3d.data.examples import CARD_BOX, CARD_POINT, COFFEE_CUP_BOX  # the example's box, card click and box
 
 settings.box, settings.has_box = COFFEE_CUP_BOX, True
 settings.occluder_point, settings.has_occluder_point = CARD_POINT, True
+settings.occluder_box, settings.has_occluder_box = CARD_BOX, True
 settings.prior, settings.faces, settings.texture_size = "revolution", 4000, 512  # a cup: the mesh options reach run
 
 camera_data = bpy.data.cameras.new("cam")

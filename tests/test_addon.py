@@ -63,6 +63,7 @@ def test_addon_installs_runs_and_uninstalls_in_headless_blender(tmp_path, mode):
     assert report["images"] == ["amodal_mask.png", "sample_000.png", "sample_001.png"]
     assert (Path(report["output"]) / "mesh.glb").is_file()
     assert report["prompts"]["box"] == [75.0, 15.0, 482.0, 392.0] and report["prompts"]["occluder_point"] == [[370, 150]]
+    assert report["prompts"]["occluder_box"] == [295.0, 55.0, 455.0, 330.0]
     assert report["completion"] == "amodalnet"  # the field left empty: amodal3d's default with torch
     options = report["prior_options"]
     assert (options["prior"], options["faces"], options["texture_size"]) == ("revolution", 4000, 512)

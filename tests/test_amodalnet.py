@@ -124,10 +124,11 @@ def test_a_training_view_is_framed_like_the_front_end_and_its_masks_agree():
 
 def test_rendered_scenes_give_views_of_their_own_masks(tmp_path):
     from amodal3d.train_amodalnet import scene_views
+    from amodal3d.train_segmenter import read_scene_set
     from tests.synthetic import make_scene_set
 
     make_scene_set(tmp_path / "scenes", 2)
-    views = scene_views(tmp_path / "scenes", 3, np.random.default_rng(0))
+    views = scene_views(read_scene_set(tmp_path / "scenes"), 3, np.random.default_rng(0))
     assert 4 <= len(views) <= 6
     for view in views:
         assert view["image"].shape == (SIZE, SIZE, 3)

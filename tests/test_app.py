@@ -34,6 +34,12 @@ def test_clicks_become_prompts():
     lone_corner = prompts_of([*clicks, {"x": 1, "y": 1, "kind": "box corner"}])[0]
     assert lone_corner.box == (30, 40, 90, 80)  # a third corner waits for its partner
     assert prompts_of(clicks[:1])[1] is None
+    card = [{"x": 60, "y": 45, "kind": "occluder box corner"}, {"x": 80, "y": 70, "kind": "occluder box corner"}]
+    prompt, occluder = prompts_of([*clicks, *card])
+    assert occluder.box == (60, 45, 80, 70) and occluder.points == [(70, 50)]
+    assert prompt.box == (30, 40, 90, 80)  # the object's box stays its own
+    boxed_only = prompts_of([clicks[0], *card])[1]
+    assert boxed_only.box == (60, 45, 80, 70) and boxed_only.points == []
 
 
 def test_page_settings_parse_as_run_flags():

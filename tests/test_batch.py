@@ -7,13 +7,15 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from amodal3d.batch import read_prompts
+from amodal3d.batch import input_for, read_prompts
 from amodal3d.cli import entrypoint
 from amodal3d.core.io import write_png
+from amodal3d.core.prompts import InputConfig
 
 FAST = ["--recon", "inflate", "--inflate.resolution", "48", "--samples", "2"]
 
@@ -33,11 +35,16 @@ def photos(tmp_path_factory):
 
 
 def test_json_and_csv_prompts_read_the_same(tmp_path):
-    (tmp_path / "p.json").write_text(json.dumps({"a.png": {"point": [[40, 36], [35, 30]], "box": [10, 10, 70, 60]},
+    (tmp_path / "p.json").write_text(json.dumps({"a.png": {"point": [[40, 36], [35, 30]], "box": [10, 10, 70, 60],
+                                                           "occluder_point": [[60, 36]],
+                                                           "occluder_box": [50, 30, 90, 42]},
                                                  "b.png": {"mask": "m/b.png", "neg_point": [[90, 5]]}}))
-    (tmp_path / "p.csv").write_text("file,point,neg_point,box,mask\na.png,40 36; 35 30,,10 10 70 60,\n"
-                                    "b.png,,90 5,,m/b.png\n")
+    (tmp_path / "p.csv").write_text("file,point,neg_point,box,mask,occluder_point,occluder_box\n"
+                                    "a.png,40 36; 35 30,,10 10 70 60,,60 36,50 30 90 42\n"
+                                    "b.png,,90 5,,m/b.png,,\n")
     assert read_prompts(tmp_path / "p.json") == read_prompts(tmp_path / "p.csv")
+    given = input_for(Path("a.png"), read_prompts(tmp_path / "p.csv")["a.png"], InputConfig(), None)
+    assert given.occluder_box == (50, 30, 90, 42) and given.occluder_point == [(60, 36)]
 
 
 def test_a_folder_of_photos_runs_once_each_and_resumes_after_kill_9(photos, tmp_path):

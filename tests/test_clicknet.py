@@ -140,3 +140,27 @@ def test_weights_of_another_network_are_one_clear_error(tmp_path):
     image, _, _ = mug_on_clutter()
     with pytest.raises(UserError, match="not a clicknet checkpoint"):
         modal_mask(image, Prompt.point(120, 110), SegmenterConfig(clicknet_weights=other))
+
+
+def test_rendered_scenes_add_crop_and_box_views_of_their_visible_masks(tmp_path, capsys):
+    from amodal3d.train_segmenter import read_scene_set, training_views
+    from tests.synthetic import make_scene_set
+
+    make_scene_set(tmp_path / "scenes", 2)
+    scenes = read_scene_set(tmp_path / "scenes")
+    assert [s[0] for s in scenes] == sorted(s[0] for s in scenes) and scenes[0][1].dtype == np.uint8
+    photos = [("a", *mug_on_clutter(seed=0)[::2]), ("b", *mug_on_clutter(seed=1)[::2])]
+    photos = [(name, (image * 255).astype(np.uint8), whole) for name, image, whole in photos]
+    alone = training_views(photos, 1, 0.0, np.random.default_rng(0), 0.0)
+    mixed = training_views(photos, 1, 0.0, np.random.default_rng(0), 0.0, scenes, 2)
+    added = len(mixed["images"]) - len(alone["images"])
+    assert 4 <= added <= 8  # a crop and a box view per scene and variant (tiny visible parts dropped)
+    scene_boxes = mixed["boxes"][len(alone["images"]):]
+    assert np.isnan(scene_boxes).any() and (~np.isnan(scene_boxes).any(axis=1)).any()
+    assert not (mixed["masks"] & mixed["occluders"]).any()  # the rendered occluder is never the visible part
+    (tmp_path / "set" / "images").mkdir(parents=True)
+    (tmp_path / "set" / "masks").mkdir()
+    synthetic_photo_set(tmp_path / "set")
+    assert entrypoint(["train-segmenter", "--photos", str(tmp_path / "set"), "--scenes", str(tmp_path / "set"),
+                       "--out", str(tmp_path / "o")]) != 0
+    assert "no rendered scene" in capsys.readouterr().err and not (tmp_path / "o").exists()

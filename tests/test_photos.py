@@ -16,7 +16,7 @@ from amodal3d.core.errors import UserError
 from amodal3d.core.formats.photo_case import PhotoCase, find_cases, write_case
 from amodal3d.core.io import write_png
 from amodal3d.core.prompts import InputConfig, Prompt
-from amodal3d.data.examples import coffee_cup_prompts, occluded_coffee_cup
+from amodal3d.data.examples import CARD_BOX, coffee_cup_prompts, occluded_coffee_cup
 
 BUILDER = Path(__file__).resolve().parents[1] / "benchmarks" / "photos" / "build_photo_bench.py"
 
@@ -134,6 +134,7 @@ def test_an_occluder_click_is_segmented_and_kept_out_of_the_object():
     x, y = (int(v) for v in card.points[0])
     assert not done.modal_mask[y, x]  # the card is not part of the visible cup
     assert done.amodal_mask[y, x]  # but the cup continues under it
+    assert not done.modal_mask[250, 385]  # nor is the card's red lower half, the cup's own colour
     cx, cy = (int(v) for v in cup.points[0])
     assert done.modal_mask[cy, cx] and done.modal_mask.mean() > 0.3  # cup and saucer, not a sliver
     with pytest.raises(UserError, match="^occluder: point"):
@@ -151,11 +152,22 @@ def test_several_points_negative_points_and_a_box_make_one_prompt(tmp_path):
     out = tmp_path / "c"
     assert entrypoint(["complete", "--image", str(path), "--point", "235", "150", "--point", "200", "230",
                        "--neg-point", "20", "20", "--box", "75", "15", "482", "392", "--occluder-point", "370", "150",
-                       "--samples", "1", "--out", str(out)]) == 0
+                       "--occluder-box", *map(str, CARD_BOX), "--samples", "1", "--out", str(out)]) == 0
     saved = json.loads((out / "config.json").read_text())["config"]["input"]
     assert saved["point"] == [[235.0, 150.0], [200.0, 230.0]] and saved["occluder_point"] == [[370.0, 150.0]]
+    assert saved["occluder_box"] == list(CARD_BOX)
+    boxed = InputConfig(image=path, point=[(235, 150)], occluder_box=CARD_BOX).load().occluder
+    assert boxed.box == CARD_BOX and boxed.points == []
+    halved = InputConfig(image=path, point=[(235, 150)], occluder_box=CARD_BOX, max_side=300).load().occluder
+    assert halved.box == tuple(v / 2 for v in CARD_BOX)  # on the downscaled working image
+    done = complete(image, Prompt.point(235, 150), "classical", samples=1, occluder_mask=Prompt(box=CARD_BOX))
+    assert done.occluder == "given" and not done.modal_mask[150, 370] and done.amodal_mask[150, 370]
     with pytest.raises(UserError, match="not both"):
         InputConfig(image=path, occluder_point=[(1, 1)], occluder_mask=path, point=[(5, 5)]).load()
+    with pytest.raises(UserError, match="not both"):
+        InputConfig(image=path, occluder_box=(1, 1, 9, 9), occluder_mask=path, point=[(5, 5)]).load()
+    with pytest.raises(UserError, match="^occluder: box"):
+        InputConfig(image=path, point=[(5, 5)], occluder_box=(700, 1, 900, 9)).load()
 
 
 def test_the_builder_pastes_an_occluder_hiding_a_known_part():

@@ -52,8 +52,8 @@ class Prompt:
                 raise UserError(f"point ({x:g}, {y:g}) is outside the {width}x{height} image")
         if self.labels and len(self.labels) != len(self.points):
             raise UserError(f"{len(self.points)} points but {len(self.labels)} labels")
-        if self.points and not any(l == 1 for l in (self.labels or [1] * len(self.points))):
-            raise UserError("at least one point must be on the object (label 1)")
+        if self.points and self.box is None and not any(l == 1 for l in (self.labels or [1] * len(self.points))):
+            raise UserError("at least one point must be on the object (label 1), or give a box around it")
         if self.box is not None:
             x0, y0, x1, y1 = self.box
             shown = f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g})"
@@ -66,7 +66,7 @@ class Prompt:
             cx0, cy0, cx1, cy1 = self.clipped_box(width, height)
             if min(cx1 - cx0, cy1 - cy0) < MIN_BOX_SIDE:
                 raise UserError(f"{shown} is {cx1 - cx0:g}x{cy1 - cy0:g} px inside the image; draw a box of at least "
-                                f"{MIN_BOX_SIDE:g}x{MIN_BOX_SIDE:g} px around the visible part")
+                                f"{MIN_BOX_SIDE:g}x{MIN_BOX_SIDE:g} px")
 
     def clipped_box(self, width: int, height: int) -> tuple[float, float, float, float]:
         """The box clipped to the image [0, width] x [0, height]."""
@@ -116,8 +116,11 @@ class InputConfig:
     occluder_point: Annotated[list[tuple[float, float]], REPEATABLE] = field(default_factory=list)
     """A pixel (X Y) on what hides the object; repeatable. The occluder is segmented like the object, and the whole
     object is looked for only under it."""
+    occluder_box: tuple[float, float, float, float] | None = None
+    """A box (X0 Y0 X1 Y1) around what hides the object (with --occluder-point too, if you like)."""
     occluder_mask: Path | None = None
-    """A mask image of what hides the object (instead of --occluder-point; with --scene, the scene's own is used)."""
+    """A mask image of what hides the object (instead of --occluder-point / --occluder-box; with --scene and none of
+    these, the scene's own occluder mask is used)."""
     amodal3r_mask: Path | None = None
     """Amodal3R's three-level mask of the image instead of the other prompts: grey (188) the visible object, black
     (0) the occluded area, white (255) the background."""
@@ -136,8 +139,8 @@ class InputConfig:
         """The image at working resolution with the prompts moved onto it; UserError for a bad combination."""
         from amodal3d.core.io import load_image, read_mask
 
-        if self.occluder_point and self.occluder_mask is not None:
-            raise UserError("give --occluder-point or --occluder-mask, not both")
+        if (self.occluder_point or self.occluder_box is not None) and self.occluder_mask is not None:
+            raise UserError("give --occluder-point / --occluder-box or --occluder-mask, not both")
         if self.scene is not None:
             from amodal3d.core.formats import scene as fmt
 
@@ -147,7 +150,7 @@ class InputConfig:
             image = scene.image(fmt.INPUT)
             size = (image.shape[1], image.shape[0])
             occluder = self._occluder(size, size)
-            if occluder is None and (self.scene / fmt.OCCLUDER_MASK).is_file() and not self.occluder_point:
+            if occluder is None and (self.scene / fmt.OCCLUDER_MASK).is_file():
                 occluder = Prompt(mask=scene.mask(fmt.OCCLUDER_MASK))
             return PromptedInput(image, Prompt(mask=scene.mask(fmt.MODAL_MASK)), {"scene": str(self.scene)}, size,
                                  occluder)
@@ -182,7 +185,7 @@ class InputConfig:
         from amodal3d.core.io import load_image
 
         if any((self.point, self.neg_point, self.box is not None, self.mask, self.occluder_point,
-                self.occluder_mask)):
+                self.occluder_box is not None, self.occluder_mask)):
             raise UserError("--amodal3r-mask holds the visible object and the occluded area: give no other prompt")
         loaded = load_image(self.image, self.max_side)
         visible, occluded = read_amodal3r_mask(self.amodal3r_mask)
@@ -200,8 +203,9 @@ class InputConfig:
 
         if self.occluder_mask is not None:
             prompt = Prompt(mask=read_mask(self.occluder_mask, original_size))
-        elif self.occluder_point:
-            prompt = Prompt(points=[tuple(p) for p in self.occluder_point], labels=[1] * len(self.occluder_point))
+        elif self.occluder_point or self.occluder_box is not None:
+            prompt = Prompt(points=[tuple(p) for p in self.occluder_point], labels=[1] * len(self.occluder_point),
+                            box=self.occluder_box)
         else:
             return None
         try:
@@ -214,7 +218,7 @@ class InputConfig:
 @dataclass
 class PromptedInput:
     """A loaded input: the image at working resolution, the prompt on it, where they came from (for the output's
-    json), the user's original size (W, H) and a prompt (points or mask) on the occluder, if given."""
+    json), the user's original size (W, H) and a prompt (points, box or mask) on the occluder, if given."""
 
     image: np.ndarray
     prompt: Prompt

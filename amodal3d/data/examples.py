@@ -10,8 +10,11 @@ import numpy as np
 from amodal3d.data.paste import _placed
 
 COFFEE_CUP_POINT = (235.0, 150.0)  # a pixel on the cup's visible left side
+SAUCER_POINTS = ((120.0, 150.0), (300.0, 370.0))  # its far left and near rim: the saucer is the table's red
 COFFEE_CUP_BOX = (75.0, 15.0, 482.0, 392.0)  # around the visible cup and saucer
 CARD_POINT = (370.0, 150.0)  # a pixel on the pasted card that hides the cup's right side
+SPOON_POINT = (348.0, 305.0)  # the spoon on the saucer, below the card: it hides the saucer too
+CARD_BOX = (295.0, 55.0, 455.0, 330.0)  # around the card and the spoon (the card's red lower half is the cup's colour)
 
 
 def occluded_coffee_cup() -> tuple[np.ndarray, tuple[float, float]]:
@@ -35,8 +38,12 @@ def occluded_coffee_cup() -> tuple[np.ndarray, tuple[float, float]]:
 
 
 def coffee_cup_prompts():
-    """The prompts a user gives the example: (a box around the cup and saucer with a click on the cup, a click on
-    the card in front of it). The same as ``--point 235 150 --box 75 15 482 392 --occluder-point 370 150``."""
+    """The prompts a user gives the example: (a box around the cup and saucer with a click on the cup and two on
+    the saucer; clicks on the card and the spoon in front of them with a box around both). The same as ``--point
+    235 150 --point 120 150 --point 300 370 --box 75 15 482 392 --occluder-point 370 150 --occluder-point 348 305
+    --occluder-box 295 55 455 330``."""
     from amodal3d.core.prompts import Prompt
 
-    return Prompt(points=[COFFEE_CUP_POINT], labels=[1], box=COFFEE_CUP_BOX), Prompt.point(*CARD_POINT)
+    points = [COFFEE_CUP_POINT, *SAUCER_POINTS]
+    return (Prompt(points=points, labels=[1] * len(points), box=COFFEE_CUP_BOX),
+            Prompt(points=[CARD_POINT, SPOON_POINT], labels=[1, 1], box=CARD_BOX))

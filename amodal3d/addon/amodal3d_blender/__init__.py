@@ -61,6 +61,10 @@ class AMODAL3D_Settings(bpy.types.PropertyGroup):
     box: FloatVectorProperty(name="Box", size=4, default=(0.0, 0.0, 0.0, 0.0),
                              description="Box (x0, y0, x1, y1 from the top-left) around the visible part")
     has_box: BoolProperty(name="Box set", default=False)
+    occluder_box: FloatVectorProperty(name="Occluder box", size=4, default=(0.0, 0.0, 0.0, 0.0),
+                                      description="Box (x0, y0, x1, y1 from the top-left) around what hides the "
+                                                  "object")
+    has_occluder_box: BoolProperty(name="Occluder box set", default=False)
     completion: StringProperty(name="Completion", default="",
                                description="Completion method; empty: amodal3d's default (amodalnet when torch is "
                                            "installed, else classical). classical, amodalnet and gestalt-tiny need "
@@ -150,7 +154,8 @@ def mesh_flags(settings) -> list:
 
 
 def prompt_flags(settings) -> list:
-    """The prompts the panel holds, as amodal3d's flags: the point, the box, the occluder point (each if set)."""
+    """The prompts the panel holds, as amodal3d's flags: the point, the box, the occluder's point and box (each if
+    set)."""
     flags = []
     if settings.has_point:
         flags += ["--point", *(f"{v:.2f}" for v in settings.point)]
@@ -158,6 +163,8 @@ def prompt_flags(settings) -> list:
         flags += ["--box", *(f"{v:.2f}" for v in settings.box)]
     if settings.has_occluder_point:
         flags += ["--occluder-point", *(f"{v:.2f}" for v in settings.occluder_point)]
+    if settings.has_occluder_box:
+        flags += ["--occluder-box", *(f"{v:.2f}" for v in settings.occluder_box)]
     return flags
 
 
@@ -413,6 +420,8 @@ def draw_panel(layout, context):
     row.prop(settings, "occluder_point", text="")
     row.operator(AMODAL3D_OT_pick_point.bl_idname, text="", icon="EYEDROPPER").target = "occluder"
     col.prop(settings, "has_occluder_point", text="Use this occluder point")
+    col.prop(settings, "occluder_box", text="")
+    col.prop(settings, "has_occluder_box", text="Use this occluder box")
     col.prop(settings, "completion")
     col.prop(settings, "weights")
     col.prop(settings, "recon")
