@@ -183,7 +183,7 @@ def loss_of(logits, targets):
 
 def train_amodalnet(config: AmodalNetTrainConfig, log=print) -> Path:
     """Train and write ``OUT/model/amodalnet.safetensors`` (float16) and ``training.json``; returns the weights."""
-    scenes = read_scene_set(config.scenes) if config.scenes is not None else []
+    scenes = read_scene_set(config.scenes)
     out, rng, started = start_training(config, "train-amodalnet")
     views = training_views(read_photo_set(config.photos), config, rng, scenes)
     log(f"{len(views['image'])} training views in {time.time() - started:.0f} s")

@@ -80,9 +80,9 @@ def read_photo_set(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
     return photos
 
 
-def read_scene_set(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+def read_scene_set(folder: Path | None) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """(name, (H, W, 3) uint8 input, visible, whole and occluder (H, W) bool masks) of every rendered scene in
-    ``folder`` (an ``amodal3d render-scenes`` output)."""
+    ``folder`` (an ``amodal3d render-scenes`` output); none for no folder."""
     from amodal3d.core.formats.scene import (
         AMODAL_MASK,
         INPUT,
@@ -92,6 +92,8 @@ def read_scene_set(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray, np.n
     )
     from amodal3d.core.io import as_rgb, to_uint8
 
+    if folder is None:
+        return []
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"--scenes {folder} is not a folder")
@@ -297,7 +299,7 @@ def dice_and_cross_entropy(logits, targets):
 
 def train_segmenter(config: SegmenterTrainConfig, log=print) -> Path:
     """Train and write ``OUT/model/clicknet.safetensors`` (float16) and ``training.json``; returns the weights."""
-    scenes = read_scene_set(config.scenes) if config.scenes is not None else []
+    scenes = read_scene_set(config.scenes)
     out, rng, started = start_training(config, "train-segmenter")
     views = training_views(read_photo_set(config.photos), config.variants, config.occluded_fraction, rng,
                            config.synthetic_fraction, scenes, config.scene_variants)

@@ -53,8 +53,8 @@ class CompletionConfig:
     mask_source: Annotated[Literal["auto", "alpha", "white"], _Own] = "auto"
     """How sample masks are taken: the backend's alpha, grey < 250 on white (the paper's evaluation), or auto."""
     estimate_occluder: Annotated[bool, _Own] = False
-    """When no occluder is given (--occluder-point / --occluder-box / --occluder-mask), estimate it (regions touching the visible
-    mask whose colours are rare in the background) and keep the amodal mask within visible + it. Helps on real
+    """When no occluder is given (--occluder-point / --occluder-box / --occluder-mask), estimate it (regions touching
+    the visible mask whose colours are rare in the background) and keep the amodal mask within visible + it. Helps on real
     photos (held-out photo benchmark: classical 70.5 -> 77.0 amodal mIoU) but costs heavily hidden objects in
     renders and pastes whose occluders look like the scene; off by default until it wins on both."""
     low_memory: Annotated[bool, _Own] = False
