@@ -47,30 +47,71 @@ def moved(camera: Camera, g: np.ndarray) -> Camera:
 
 
 def revolution_occupancy(mask: np.ndarray, camera: Camera, resolution: int, angles: int = 90) -> np.ndarray:
-    """The surface of revolution about the vertical axis that the silhouette allows: a ring of radius r at height z
-    is solid when all of it projects into the mask. Solved on the (r, z) half-plane, then swept into the grid."""
+    """A surface of revolution about the vertical axis that explains the silhouette with little volume.
+
+    The solid is a stack of discs; a disc at height z projects to a filled ellipse and the silhouette is their union.
+    The widest disc each height allows (all of its rim projects into the mask) is a candidate; discs are taken
+    greedily by how much of the mask they add until the rest adds almost nothing, and the heights between two taken
+    discs get the narrower of the two (within what the height allows). Taking every allowed disc instead (the
+    silhouette's hull under revolution) puts cones on a cylinder's caps and turns a cup on its saucer into a
+    spinning top: discs above and below the true ones fit inside the rims' ellipses too."""
     step = 2 * GRID_BOUND / resolution
-    radii = (np.arange(resolution) + 0.5) * step  # up to the grid's half diagonal is never needed: r <= bound
+    radii = (np.arange(resolution) + 0.5) * step
     heights = -GRID_BOUND + (np.arange(resolution) + 0.5) * step
+    widest = widest_discs(mask, camera, radii, heights, angles)
+    profile = least_cover(mask, camera, radii, heights, widest)
+    points = grid_centres(resolution, GRID_BOUND)
+    ri = (np.hypot(points[:, 0], points[:, 1]) / step).astype(np.int64)
+    zi = np.clip(((points[:, 2] + GRID_BOUND) / step).astype(np.int64), 0, resolution - 1)
+    return (ri < profile[zi]).reshape((resolution,) * 3)
+
+
+def widest_discs(mask: np.ndarray, camera: Camera, radii: np.ndarray, heights: np.ndarray, angles: int) -> np.ndarray:
+    """Per height, how many of ``radii`` (from the axis out) its disc can take with every rim inside the mask; a
+    rim that fits only near the axis belongs to the same body (a cup's hollow is not visible in a silhouette)."""
     theta = np.linspace(0, 2 * np.pi, angles, endpoint=False)
     r, z, t = np.meshgrid(radii, heights, theta, indexing="ij")
     ring = np.stack([r * np.cos(t), r * np.sin(t), z], axis=-1).reshape(-1, 3)
     row, col, _, inside = project_to_pixels(camera, ring)
-    solid = (inside & mask[row, col]).reshape(resolution, resolution, angles).all(axis=2)  # (r, z)
-    solid = _star_shaped(solid)
-    points = grid_centres(resolution, GRID_BOUND)
-    radius = np.hypot(points[:, 0], points[:, 1])
-    ri = np.minimum((radius / step).astype(np.int64), resolution - 1)
-    zi = np.clip(((points[:, 2] + GRID_BOUND) / step).astype(np.int64), 0, resolution - 1)
-    occupied = solid[ri, zi] & (radius < resolution * step)
-    return occupied.reshape((resolution,) * 3)
+    solid = (inside & mask[row, col]).reshape(len(radii), len(heights), angles).all(axis=2)
+    return np.where(solid.any(axis=0), len(radii) - np.argmax(solid[::-1], axis=0), 0)
 
 
-def _star_shaped(solid: np.ndarray) -> np.ndarray:
-    """Fill each height's rings inward from the outermost solid one: a cup's hollow is not visible in a silhouette,
-    and rings that pass the test only near the axis are part of the same body."""
-    outer = np.where(solid.any(axis=0), solid.shape[0] - 1 - np.argmax(solid[::-1], axis=0), -1)
-    return np.arange(solid.shape[0])[:, None] <= outer[None, :]
+def disc_silhouette(camera: Camera, radius: float, height: float, angles: int = 90) -> np.ndarray:
+    """(H, W) bool: the filled ellipse a horizontal disc on the axis projects to."""
+    import cv2
+
+    t = np.linspace(0, 2 * np.pi, angles, endpoint=False)
+    uv, z = camera.project(np.stack([radius * np.cos(t), radius * np.sin(t), np.full_like(t, height)], axis=1))
+    out = np.zeros((camera.height, camera.width), np.uint8)
+    if (z > 1e-6).all():
+        cv2.fillPoly(out, [np.round((uv - 0.5) * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+    return out.astype(bool)
+
+
+COVER_STOP = 0.002  # a disc adding less than this fraction of the mask ends the cover
+
+
+def least_cover(mask: np.ndarray, camera: Camera, radii: np.ndarray, heights: np.ndarray, widest: np.ndarray
+                ) -> np.ndarray:
+    """Per height, the disc's radius as a count of ``radii`` (0: none): ``revolution_occupancy``'s greedy cover."""
+    total = int(mask.sum())
+    shown = {k: disc_silhouette(camera, radii[widest[k] - 1], heights[k]) & mask for k in np.flatnonzero(widest)}
+    covered = np.zeros_like(mask)
+    taken: list[int] = []
+    while shown:
+        gains = {k: int(np.count_nonzero(disc & ~covered)) for k, disc in shown.items()}
+        best = max(gains, key=gains.get)
+        if gains[best] < COVER_STOP * total:
+            break
+        taken.append(best)
+        covered |= shown.pop(best)
+    profile = np.zeros(len(heights), np.int64)
+    taken.sort()
+    for low, high in zip(taken, taken[1:] + taken[-1:]):
+        profile[low:high + 1] = np.minimum(widest[low:high + 1], min(widest[low], widest[high]))
+        profile[low], profile[high] = widest[low], widest[high]
+    return profile
 
 
 def projected_silhouette(occupancy: np.ndarray, camera: Camera) -> np.ndarray:

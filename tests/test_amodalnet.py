@@ -91,6 +91,22 @@ def test_a_random_network_gives_k_deterministic_samples_that_contain_the_visible
     assert whole.shape == occluder.shape == (240, 240) and 0 <= whole.min() and whole.max() <= 1
 
 
+def test_mirror_averaged_logits_are_the_mirror_images_guess_flipped_back_and_flip_with_the_input():
+    import torch
+
+    from amodal3d.core.unet import logits_of
+
+    torch.manual_seed(0)
+    net = build_amodalnet().eval()
+    x = torch.randn(1, 6, 64, 64)
+    with torch.no_grad():
+        plain, on_mirror = net(x), net(x.flip(-1)).flip(-1)
+    torch.testing.assert_close(logits_of(net, x), plain)
+    torch.testing.assert_close(logits_of(net, x, mirrored=True), (plain + on_mirror) / 2)
+    assert not torch.allclose(plain, on_mirror, atol=1e-3)  # a random network is not symmetric by itself
+    torch.testing.assert_close(logits_of(net, x.flip(-1), mirrored=True), logits_of(net, x, mirrored=True).flip(-1))
+
+
 @pytest.mark.parametrize("shape", ["disc", "box"])
 @pytest.mark.parametrize("card_at", [(140, 170), (30, 60)])
 def test_the_bundled_network_completes_a_shape_behind_a_pasted_card(shape, card_at):

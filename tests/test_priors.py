@@ -14,7 +14,14 @@ from amodal3d.core.raycast import depth_map
 from recon.artist_mesh import artist_mesh, decimate
 from recon.base import ReconInput, View
 from recon.pipeline import make_inputs, reconstruct
-from recon.symmetry import fit_cuboid, mirror_group, reflection, symmetric_colours
+from recon.symmetry import (
+    fit_cuboid,
+    mirror_group,
+    reflection,
+    revolution_occupancy,
+    symmetric_colours,
+)
+from recon.volume import GRID_BOUND, grid_centres
 
 RES = 192
 FAST = {"resolution": 64, "faces": 3000, "texture_size": 256}
@@ -67,6 +74,25 @@ def test_auto_picks_the_prior_the_silhouette_allows_and_it_beats_inflation(shape
                     tmp_path, name)
     assert chosen.volume_iou > 0.75 and chosen.chamfer < 0.03
     assert chosen.volume_iou > pillow.volume_iou + 0.1 and chosen.chamfer < pillow.chamfer
+
+
+@pytest.mark.parametrize("elevation", [15.0, 45.0])
+def test_a_cup_on_its_saucer_is_revolved_as_one_not_as_a_spinning_top(elevation):
+    """Every disc the silhouette allows would stack cones above the rim and below the saucer (volume IoU 0.63 at 15
+    degrees, 0.34 at 45); the least cover keeps the cup's two cylinders (0.84, 0.79)."""
+    rim, saucer_top, bottom = 0.15, -0.25, -0.3
+    cup = trimesh.creation.revolve(np.array([[0, bottom], [0.4, bottom], [0.4, saucer_top], [0.2, saucer_top],
+                                             [0.2, rim], [0, rim]]), sections=96)
+    view = view_of(cup, elevation=elevation)
+    resolution = 128
+    occupancy = revolution_occupancy(view.mask, view.camera, resolution).ravel()
+    points = grid_centres(resolution, GRID_BOUND)
+    radius, z = np.hypot(points[:, 0], points[:, 1]), points[:, 2]
+    truth = ((z > bottom) & (z < saucer_top) & (radius < 0.4)) | ((z >= saucer_top) & (z < rim) & (radius < 0.2))
+    assert (occupancy & truth).sum() / (occupancy | truth).sum() > 0.75
+    voxel = 2 * GRID_BOUND / resolution
+    assert rim - voxel < z[occupancy].max() < rim + voxel  # no cone on the rim
+    assert z[occupancy].min() > bottom - 4 * voxel
 
 
 def test_a_box_is_recovered_from_one_silhouette(shapes):

@@ -25,7 +25,7 @@ from scipy import ndimage
 from amodal3d.completion.base import CanvasInput, WholeSample, register_completer
 from amodal3d.completion.classical import object_appearance, stratified
 from amodal3d.core.framing import parts_touching
-from amodal3d.core.unet import build_unet, load_unet_weights
+from amodal3d.core.unet import build_unet, load_unet_weights, logits_of
 from amodal3d.segmenters.clicknet import normalised
 
 SIZE = 160
@@ -63,15 +63,15 @@ def cached_amodalnet(path: str):
     return load_amodalnet(path)
 
 
-def amodalnet_probabilities(inputs: CanvasInput, net) -> tuple[np.ndarray, np.ndarray]:
-    """(whole object, occluder) probabilities on the canvas, each (S, S) float32 in [0, 1]."""
+def amodalnet_probabilities(inputs: CanvasInput, net, mirrored: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(whole object, occluder) probabilities on the canvas, each (S, S) float32 in [0, 1]; ``mirrored``: the
+    logits averaged with the mirror image's."""
     import torch
 
     size = inputs.modal.shape[0]
-    with torch.no_grad():
-        told = None if inputs.occluder_estimated else inputs.occluder  # it learned from exact occluders only
-        x = torch.from_numpy(network_input(inputs.image, inputs.modal, inputs.valid, told)[None])
-        logits = net(x)[0].numpy()
+    told = None if inputs.occluder_estimated else inputs.occluder  # it learned from exact occluders only
+    x = torch.from_numpy(network_input(inputs.image, inputs.modal, inputs.valid, told)[None])
+    logits = logits_of(net, x, mirrored)[0].numpy()
     up = [cv2.resize(channel, (size, size), interpolation=cv2.INTER_LINEAR) for channel in logits]
     return tuple(1 / (1 + np.exp(-channel)) for channel in up)
 
@@ -91,6 +91,9 @@ class AmodalNetConfig:
     size)."""
     thresholds: tuple[float, float] = (0.4, 0.6)
     """Range of the probability at which samples cut the whole-object map; one stratified draw per sample."""
+    mirrored: bool = False
+    """Average the network's guess with its guess on the mirror image (twice the time). Off by default: on the dev
+    photos it gained 0.2 points (86.2 against 86.0 amodal mIoU), under the 0.3 set beforehand to make it the default."""
     weights: str | None = None
     """Another `amodal3d train-amodalnet` output (OUT, OUT/model or OUT/model/amodalnet.safetensors) instead of the
     bundled model."""
@@ -108,7 +111,7 @@ class AmodalNetCompleter:
         self.net = cached_amodalnet(str(Path(self.config.weights).expanduser() if self.config.weights else WEIGHTS))
 
     def complete(self, inputs: CanvasInput, samples: int, seed: int) -> list[WholeSample]:
-        whole, _ = amodalnet_probabilities(inputs, self.net)
+        whole, _ = amodalnet_probabilities(inputs, self.net, self.config.mirrored)
         shapes = [whole_from_probability(whole, inputs.modal, float(t)) for t in stratified(self.config.thresholds, samples, seed)]
         appearance = object_appearance(inputs.image, inputs.modal, np.logical_or.reduce(shapes))
         return [WholeSample(rgb=np.where(shape[..., None], appearance, 1.0).astype(np.float32),

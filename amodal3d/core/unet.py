@@ -51,6 +51,19 @@ def build_unet(in_channels: int, out_channels: int, widths: tuple[int, ...] = WI
     return UNet()
 
 
+def logits_of(net, x, mirrored: bool = False):
+    """The network's logits for the batch ``x`` (no gradients); ``mirrored``: averaged with those of the mirror
+    image (flipped left to right, the output flipped back). Every input channel is a map of the same view, so the
+    flip is exact."""
+    import torch
+
+    with torch.no_grad():
+        logits = net(x)
+        if mirrored:
+            logits = (logits + net(torch.flip(x, dims=[-1])).flip(dims=[-1])) / 2
+    return logits
+
+
 def load_unet_weights(path, in_channels: int, out_channels: int, name: str, trained_by: str):
     """The network with the safetensors weights at ``path`` (read by our safe loader) in eval mode; a missing file
     or another network's weights is one clear line naming ``trained_by`` (the command whose output it should be)."""
