@@ -2,7 +2,8 @@
 
 Candidates, each a volume whose silhouette matches the input's:
 
-- ``revolution``: the surface of revolution about the vertical axis (cans, bottles, cups, bowls, vases, lemons);
+- ``revolution``: a surface of revolution about the vertical axis, the least cover of discs (cans, bottles, cups,
+  vases; a round body seen from above loses its hidden underside);
 - ``extrusion``: an upright box fitted to the silhouette, sides and turn (boxes, cartons, boards, books);
 - ``mirror``: the inflated silhouette intersected with its own mirror image in a vertical plane (the plane that
   explains the silhouette with the least volume), so the depth seen from the side follows the width seen in front;

@@ -58,6 +58,22 @@ def test_the_network_sees_the_whole_photo_for_clicks_and_the_grown_box_for_a_box
     assert view_of(Prompt(box=(0, 0, 300, 230)), 240, 320) == (0, 0, 320, 240)  # clipped to the photo
 
 
+def test_the_segmenter_averages_the_network_with_its_mirror_image_by_default(monkeypatch):
+    import torch
+
+    import amodal3d.segmenters.clicknet as module
+
+    torch.manual_seed(0)
+    net = build_clicknet().eval()
+    image, _, _ = mug_on_clutter()
+    prompt = Prompt.point(150, 110)
+    assert module.MIRRORED
+    averaged = clicknet_probability(image, prompt, net)
+    monkeypatch.setattr(module, "MIRRORED", False)
+    alone = clicknet_probability(image, prompt, net)
+    assert np.abs(averaged - alone).max() > 1e-3  # a random network guesses differently on the mirror image
+
+
 def test_the_bundled_network_finds_the_visible_part_from_a_click_or_a_box():
     image, visible, _ = mug_on_clutter()
     from_click = segment_with_clicknet(image, Prompt.point(120, 110))

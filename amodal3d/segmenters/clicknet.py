@@ -26,7 +26,7 @@ BOX_MARGIN = 0.2
 SURE = 0.02  # the network's probability below which (above 1 - SURE) a pixel is sure background (object)
 REFINE_ITERATIONS = 3
 # The logits averaged with the mirror image's (core.unet.logits_of): with the earlier 3000-step weights, dev photos'
-# visible IoU 51.7 / 61.1 / 60.9 from 1 click / 3 clicks / a box against 50.6 / 60.9 / 60.9 (weights/clicknet/TRAINING.md).
+# visible IoU 51.7 / 61.1 / 60.9 from 1 click / 3 clicks / a box against 50.6 / 60.9 / 60.9 (see TRAINING.md).
 MIRRORED = True
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "clicknet" / "clicknet.safetensors"
 
