@@ -453,7 +453,12 @@ def demo(config: DemoConfig) -> int:
     from amodal3d.core.formats import scene as fmt
     from amodal3d.core.io import write_png
     from amodal3d.core.prompts import Prompt
-    from amodal3d.data.examples import coffee_cup_prompts, occluded_coffee_cup
+    from amodal3d.data.examples import (
+        COFFEE_CUP_ELEVATION,
+        COFFEE_CUP_RECON,
+        coffee_cup_prompts,
+        occluded_coffee_cup,
+    )
     from amodal3d.run import RunSettings
     from amodal3d.run import run as run_job
     from blender_scenes.generate import render_scenes as render
@@ -466,7 +471,9 @@ def demo(config: DemoConfig) -> int:
     image, _ = occluded_coffee_cup()
     write_png(out / "example_input.png", image)
     cup, card = coffee_cup_prompts()
-    photo = run_job(image, cup, out / "run_example", settings,
+    as_its_user_knows = RunSettings(seed=config.seed, recon=COFFEE_CUP_RECON,
+                                    recon_config=ReconConfig(elevation=COFFEE_CUP_ELEVATION))
+    photo = run_job(image, cup, out / "run_example", as_its_user_knows,
                     source={"image": "amodal3d.data.examples.occluded_coffee_cup", "prompt": cup.to_dict(),
                             "occluder_prompt": card.to_dict()}, overwrite=True, occluder=card)
     scenes = out / "scenes"
@@ -487,7 +494,8 @@ def demo(config: DemoConfig) -> int:
             write_completion(result, target, {"scene": str(folder)}, overwrite=True)
             pairs.append((folder, target))
     m = scene_run.metrics
-    print(f"example photo:    {photo.out / 'index.html'}  (mesh {photo.mesh})")
+    print(f"example photo:    {photo.out / 'index.html'}  (mesh {photo.mesh}; --recon {COFFEE_CUP_RECON} "
+          f"--elevation {COFFEE_CUP_ELEVATION:g}, what its user knows of the shot)")
     print(f"rendered scene:   {scene_run.out / 'index.html'}  amodal IoU {m['mask_iou']:.3f} "
           f"(visible {m['modal_mask_iou']:.3f}), Chamfer {m['chamfer']:.4f}, vIoU {m['volume_iou']:.3f}, "
           f"PSNR {m['psnr']:.2f}")

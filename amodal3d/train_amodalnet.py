@@ -18,7 +18,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from amodal3d.completion.amodalnet import SIZE, build_amodalnet, network_input
+from amodal3d.completion.amodalnet import (
+    SIZE,
+    build_amodalnet,
+    load_amodalnet,
+    network_input,
+)
 from amodal3d.core.config import to_dict
 from amodal3d.core.errors import UserError
 from amodal3d.core.framing import Frame
@@ -56,6 +61,11 @@ class AmodalNetTrainConfig:
     mixed)."""
     scene_variants: int = 4
     """Framings per rendered scene."""
+    chunked_fraction: float = 0.0
+    """Share of views whose visible mask lost a chunk of the object or took in a chunk of what is around it, as a
+    segmenter's mask from a click does (the whole stays the target)."""
+    init: Path | None = None
+    """Start from these amodalnet weights (e.g. the bundled ones, to train them further) instead of random ones."""
     seed: int = 0
 
 
@@ -71,6 +81,19 @@ def spoiled(visible: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     steps = int(rng.integers(1, 3))
     changed = (cv2.dilate if rng.random() < 0.5 else cv2.erode)(visible.astype(np.uint8), kernel, iterations=steps)
     return changed.astype(bool) if changed.any() else visible
+
+
+def chunked(visible: np.ndarray, valid: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The visible mask with a disc on its outline (15-40% of the object's size across) cut out or added."""
+    edge = visible & ~cv2.erode(visible.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    rows, cols = np.nonzero(edge)
+    if not len(rows):
+        return visible
+    at = int(rng.integers(len(rows)))
+    disc = np.zeros(visible.shape, np.uint8)
+    cv2.circle(disc, (int(cols[at]), int(rows[at])), max(2, int(rng.uniform(0.15, 0.4) * np.sqrt(visible.sum()))), 1, -1)
+    changed = visible & ~disc.astype(bool) if rng.random() < 0.5 else (visible | disc.astype(bool)) & valid
+    return changed if changed.sum() >= 20 else visible
 
 
 def training_view(image: np.ndarray, whole: np.ndarray, rng: np.random.Generator, photos, index: int,
@@ -89,11 +112,11 @@ def training_view(image: np.ndarray, whole: np.ndarray, rng: np.random.Generator
         if rng.random() < 0.5:
             pasted = softened(pasted, image.astype(np.float32), case.occluder_mask, rng)
         image, visible, occluder = pasted, case.visible_mask, case.occluder_mask
-    return framed_view(image, visible, whole, occluder, rng)
+    return framed_view(image, visible, whole, occluder, rng, config.chunked_fraction)
 
 
 def framed_view(image: np.ndarray, visible: np.ndarray, whole: np.ndarray, occluder: np.ndarray,
-                rng: np.random.Generator) -> dict | None:
+                rng: np.random.Generator, chunked_fraction: float = 0.0) -> dict | None:
     """The view the front end would give the network: ``image`` (S, S, 3) uint8 and the masks ``visible``,
     ``valid``, ``whole``, ``occluder`` (S, S) bool; a fifth of the time the photo's border cuts the object."""
     h, w = whole.shape
@@ -119,18 +142,20 @@ def framed_view(image: np.ndarray, visible: np.ndarray, whole: np.ndarray, occlu
         return None
     if rng.random() < 0.25:
         canvas_visible = spoiled(canvas_visible, rng) & canvas_valid
+    if rng.random() < chunked_fraction:
+        canvas_visible = chunked(canvas_visible, canvas_valid, rng)
     return {"image": np.clip(canvas_image, 0, 255).astype(np.uint8), "visible": canvas_visible,
             "valid": canvas_valid, "whole": frame.to_canvas(whole, fill=0),
             "occluder": frame.to_canvas(occluder & valid, fill=0) & ~canvas_visible}
 
 
-def scene_views(scenes, variants: int, rng: np.random.Generator) -> list[dict]:
+def scene_views(scenes, variants: int, rng: np.random.Generator, chunked_fraction: float = 0.0) -> list[dict]:
     """Views of rendered scenes (``read_scene_set``): the input with its visible, whole and occluder masks, framed
     ``variants`` times each."""
     views = []
     for _, image, *masks in scenes:
         for _ in range(variants):
-            view = framed_view(image, *masks, rng)
+            view = framed_view(image, *masks, rng, chunked_fraction)
             if view is not None:
                 views.append(view)
     return views
@@ -145,7 +170,7 @@ def training_views(photos, config: AmodalNetTrainConfig, rng: np.random.Generato
             if rng.random() < config.synthetic_fraction:
                 image, mask = drawn_scene(photos, rng)
             views.append(training_view(image, mask, rng, photos, index, config))
-    views += scene_views(scenes, config.scene_variants, rng)
+    views += scene_views(scenes, config.scene_variants, rng, config.chunked_fraction)
     views = [view for view in views if view is not None]
     if not views:
         raise UserError("no training view could be made from these photos")
@@ -184,10 +209,11 @@ def loss_of(logits, targets):
 def train_amodalnet(config: AmodalNetTrainConfig, log=print) -> Path:
     """Train and write ``OUT/model/amodalnet.safetensors`` (float16) and ``training.json``; returns the weights."""
     scenes = read_scene_set(config.scenes)
+    initial = None if config.init is None else load_amodalnet(config.init)  # a wrong path fails before any writing
     out, rng, started = start_training(config, "train-amodalnet")
     views = training_views(read_photo_set(config.photos), config, rng, scenes)
     log(f"{len(views['image'])} training views in {time.time() - started:.0f} s")
-    net = build_amodalnet().train()
+    net = (build_amodalnet() if initial is None else initial).train()
     losses = fit_unet(net, lambda: batch(views, config.batch_size, rng), loss_of, config.steps, config.learning_rate,
                       log, started)
     record = {"config": to_dict(config), "views": len(views["image"]), "seconds": round(time.time() - started, 1),

@@ -27,6 +27,7 @@ from amodal3d.data.paste import cut_out, paste_occluder
 from amodal3d.segmenters.clicknet import (
     SIZE,
     build_clicknet,
+    load_clicknet,
     normalised,
     prompt_maps,
     view_of,
@@ -58,6 +59,8 @@ class SegmenterTrainConfig:
     """Rendered scenes (an `amodal3d render-scenes` output) whose objects are added to the photos'."""
     scene_variants: int = 2
     """Crop and box views per rendered scene."""
+    init: Path | None = None
+    """Start from these clicknet weights (e.g. the bundled ones, to train them further) instead of random ones."""
     seed: int = 0
 
 
@@ -300,11 +303,12 @@ def dice_and_cross_entropy(logits, targets):
 def train_segmenter(config: SegmenterTrainConfig, log=print) -> Path:
     """Train and write ``OUT/model/clicknet.safetensors`` (float16) and ``training.json``; returns the weights."""
     scenes = read_scene_set(config.scenes)
+    initial = None if config.init is None else load_clicknet(config.init)  # a wrong path fails before any writing
     out, rng, started = start_training(config, "train-segmenter")
     views = training_views(read_photo_set(config.photos), config.variants, config.occluded_fraction, rng,
                            config.synthetic_fraction, scenes, config.scene_variants)
     log(f"{len(views['images'])} training views in {time.time() - started:.0f} s")
-    net = build_clicknet().train()
+    net = (build_clicknet() if initial is None else initial).train()
     losses = fit_unet(net, lambda: batch(views, config.batch_size, rng), dice_and_cross_entropy, config.steps,
                       config.learning_rate, log, started)
     record = {"config": to_dict(config), "views": len(views["images"]), "seconds": round(time.time() - started, 1),

@@ -24,7 +24,7 @@ from amodal3d.completion.amodalnet import (
     network_input,
     whole_from_probability,
 )
-from amodal3d.train_amodalnet import AmodalNetTrainConfig, training_view
+from amodal3d.train_amodalnet import AmodalNetTrainConfig, chunked, training_view
 
 
 def shape_on_a_photo(shape: str, card_at: tuple[int, int] | None):
@@ -185,6 +185,15 @@ def test_train_amodalnet_writes_weights_the_completer_loads(tmp_path):
     assert entrypoint(args) == 0  # its own output is replaced
 
 
+def test_train_amodalnet_starts_from_given_weights(tmp_path, capsys):
+    from amodal3d.completion.amodalnet import WEIGHTS
+    from tests.unet_training import check_training_starts_from_given_weights
+
+    synthetic_photo_set(tmp_path / "set")
+    check_training_starts_from_given_weights("train-amodalnet", tmp_path / "set", WEIGHTS, load_amodalnet,
+                                             "amodalnet", tmp_path, capsys)
+
+
 def test_train_amodalnet_refuses_a_folder_it_did_not_write(tmp_path):
     synthetic_photo_set(tmp_path / "set")
     theirs = tmp_path / "theirs"
@@ -205,3 +214,23 @@ def test_missing_weights_and_another_networks_weights_are_one_clear_error(tmp_pa
     save_file({"conv.weight": torch.zeros(3, 3)}, str(other))
     with pytest.raises(UserError, match="not an amodalnet checkpoint"):
         complete(image, Prompt(mask=visible), "amodalnet", options={"weights": str(other)})
+
+
+def test_a_chunked_visible_mask_lost_or_took_in_one_disc_on_its_outline():
+    import cv2
+
+    visible = np.zeros((160, 160), bool)
+    cv2.rectangle(visible.view(np.uint8), (40, 50), (119, 109), 1, -1)
+    valid = np.ones_like(visible)
+    valid[:, :30] = False
+    rng = np.random.default_rng(0)
+    lost = taken = 0
+    for _ in range(40):
+        out = chunked(visible, valid, rng)
+        removed, added = visible & ~out, out & ~visible
+        assert not (removed.any() and added.any()) and not (added & ~valid).any()
+        changed = removed | added
+        rows, cols = np.nonzero(changed)
+        assert changed.sum() > 30 and max(np.ptp(rows), np.ptp(cols)) <= 2 * 0.4 * np.sqrt(visible.sum()) + 2
+        lost, taken = lost + removed.any(), taken + added.any()
+    assert lost > 10 and taken > 10

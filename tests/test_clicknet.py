@@ -17,6 +17,7 @@ pytest.importorskip("safetensors")
 
 from amodal3d.segmenters.clicknet import (
     SIZE,
+    WEIGHTS,
     build_clicknet,
     clicknet_probability,
     load_clicknet,
@@ -24,6 +25,7 @@ from amodal3d.segmenters.clicknet import (
     segment_with_clicknet,
     view_of,
 )
+from tests.unet_training import check_training_starts_from_given_weights
 
 
 def mug_on_clutter(h=240, w=320, seed=0):
@@ -131,6 +133,14 @@ def test_train_segmenter_writes_weights_the_segmenter_loads(tmp_path):
     mask = modal_mask(image, Prompt.point(120, 110), SegmenterConfig(clicknet_weights=weights)).mask
     assert mask.shape == image.shape[:2]
     assert entrypoint(args) == 0  # its own output is replaced
+
+
+def test_train_segmenter_starts_from_given_weights(tmp_path, capsys):
+    (tmp_path / "set" / "images").mkdir(parents=True)
+    (tmp_path / "set" / "masks").mkdir()
+    synthetic_photo_set(tmp_path / "set")
+    check_training_starts_from_given_weights("train-segmenter", tmp_path / "set", WEIGHTS, load_clicknet, "clicknet",
+                                             tmp_path, capsys)
 
 
 def test_train_segmenter_refuses_a_folder_it_did_not_write_and_a_set_without_masks(tmp_path, capsys):

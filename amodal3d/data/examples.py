@@ -15,6 +15,11 @@ COFFEE_CUP_BOX = (75.0, 15.0, 482.0, 392.0)  # around the visible cup and saucer
 CARD_POINT = (370.0, 150.0)  # a pixel on the pasted card that hides the cup's right side
 SPOON_POINT = (348.0, 305.0)  # the spoon on the saucer, below the card: it hides the saucer too
 CARD_BOX = (295.0, 55.0, 455.0, 330.0)  # around the card and the spoon (the card's red lower half is the cup's colour)
+# What the example's user knows of the shot, as SyncDreamer's users give the elevation: the camera looks down at about
+# 50 degrees (the saucer's outline is an ellipse whose axes are in the ratio 0.79 = sin 52 degrees) and a cup on its
+# saucer is round, so it is reconstructed as a surface of revolution (``--recon revolution --elevation 50``).
+COFFEE_CUP_ELEVATION = 50.0
+COFFEE_CUP_RECON = "revolution"
 
 
 def occluded_coffee_cup() -> tuple[np.ndarray, tuple[float, float]]:
