@@ -90,9 +90,9 @@ def chunked(visible: np.ndarray, valid: np.ndarray, rng: np.random.Generator) ->
     if not len(rows):
         return visible
     at = int(rng.integers(len(rows)))
-    disc = np.zeros(visible.shape, np.uint8)
-    cv2.circle(disc, (int(cols[at]), int(rows[at])), max(2, int(rng.uniform(0.15, 0.4) * np.sqrt(visible.sum()))), 1, -1)
-    changed = visible & ~disc.astype(bool) if rng.random() < 0.5 else (visible | disc.astype(bool)) & valid
+    radius = max(2, int(rng.uniform(0.15, 0.4) * np.sqrt(visible.sum())))
+    disc = cv2.circle(np.zeros(visible.shape, np.uint8), (int(cols[at]), int(rows[at])), radius, 1, -1).astype(bool)
+    changed = visible & ~disc if rng.random() < 0.5 else (visible | disc) & valid
     return changed if changed.sum() >= 20 else visible
 
 
