@@ -6,7 +6,8 @@ The photo set is a folder with ``images/NAME.jpg|png`` and ``masks/NAME.png``, e
 framed as the completion front end frames a visible mask (``amodal3d.core.framing.Frame``); some views crop the photo
 so the border hides part of the object, some soften the pasted edge, some spoil the visible mask a little (a
 segmenter's mask is never exact), and a third of them are told the occluder. Rendered scenes (``--scenes``) add
-views of rendered objects behind rendered occluders.
+views of rendered objects behind rendered occluders. With ``--segmented-fraction`` a share of the views give the
+network the bundled segmenter's mask from a user's prompt instead of the true visible mask, as the user's path does.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from amodal3d.completion.amodalnet import (
 from amodal3d.core.config import to_dict
 from amodal3d.core.errors import UserError
 from amodal3d.core.framing import Frame
+from amodal3d.core.prompts import Prompt, box_around, interior_points
 from amodal3d.core.unet import fit_unet, save_unet, start_training
 from amodal3d.data.paste import paste_occluder
+from amodal3d.segmenters.clicknet import load_clicknet, segment_with_clicknet
 from amodal3d.train_segmenter import (
     dice_and_cross_entropy,
     drawn_scene,
@@ -64,6 +67,10 @@ class AmodalNetTrainConfig:
     chunked_fraction: float = 0.0
     """Share of views whose visible mask lost a chunk of the object or took in a chunk of what is around it, as a
     segmenter's mask from a click does (the whole stays the target)."""
+    segmented_fraction: float = 0.0
+    """Share of views whose visible mask is the bundled segmenter's (clicknet's) answer to a user's prompt on the
+    pasted photo or render: one click, three clicks or the box around the visible part, as the photo benchmark
+    prompts (the whole stays the target). About 0.2 s per view."""
     init: Path | None = None
     """Start from these amodalnet weights (e.g. the bundled ones, to train them further) instead of random ones."""
     seed: int = 0
@@ -96,8 +103,30 @@ def chunked(visible: np.ndarray, valid: np.ndarray, rng: np.random.Generator) ->
     return changed if changed.sum() >= 20 else visible
 
 
+def segmented(image: np.ndarray, visible: np.ndarray, rng: np.random.Generator, segmenter) -> np.ndarray:
+    """The segmenter's mask of the visible part from one click, three clicks or the box around it (one of the three
+    at random) on ``image`` (H, W, 3) in 0-255; the true visible mask when it finds nothing."""
+    kind = int(rng.integers(3))
+    if kind == 2:
+        prompt = Prompt(box=box_around(visible))
+    else:
+        points = [tuple(point) for point in interior_points(visible, 1 if kind == 0 else 3)]
+        prompt = Prompt(points=points, labels=[1] * len(points))
+    mask = segment_with_clicknet(np.asarray(image, np.float32) / 255, prompt, net=segmenter)
+    return mask if mask.any() else visible
+
+
+def as_segmented(visible: np.ndarray, image: np.ndarray, rng: np.random.Generator, fraction: float, segmenter
+                 ) -> np.ndarray:
+    """``visible``, or (a ``fraction`` of the time) the segmenter's mask of it; no random draw when ``fraction`` is 0,
+    so earlier recipes make the same views."""
+    if fraction <= 0 or rng.random() >= fraction:
+        return visible
+    return segmented(image, visible, rng, segmenter)
+
+
 def training_view(image: np.ndarray, whole: np.ndarray, rng: np.random.Generator, photos, index: int,
-                  config: AmodalNetTrainConfig) -> dict | None:
+                  config: AmodalNetTrainConfig, segmenter=None) -> dict | None:
     """One framed view of a photo's object with another photo's cut-out pasted over it (or nothing, now and then)."""
     visible, occluder = whole, np.zeros_like(whole)
     if rng.random() >= config.unoccluded_fraction:
@@ -112,6 +141,7 @@ def training_view(image: np.ndarray, whole: np.ndarray, rng: np.random.Generator
         if rng.random() < 0.5:
             pasted = softened(pasted, image.astype(np.float32), case.occluder_mask, rng)
         image, visible, occluder = pasted, case.visible_mask, case.occluder_mask
+    visible = as_segmented(visible, image, rng, config.segmented_fraction, segmenter)
     return framed_view(image, visible, whole, occluder, rng, config.chunked_fraction)
 
 
@@ -149,13 +179,15 @@ def framed_view(image: np.ndarray, visible: np.ndarray, whole: np.ndarray, occlu
             "occluder": frame.to_canvas(occluder & valid, fill=0) & ~canvas_visible}
 
 
-def scene_views(scenes, variants: int, rng: np.random.Generator, chunked_fraction: float = 0.0) -> list[dict]:
+def scene_views(scenes, variants: int, rng: np.random.Generator, chunked_fraction: float = 0.0,
+                segmented_fraction: float = 0.0, segmenter=None) -> list[dict]:
     """Views of rendered scenes (``read_scene_set``): the input with its visible, whole and occluder masks, framed
     ``variants`` times each."""
     views = []
-    for _, image, *masks in scenes:
+    for _, image, visible, whole, occluder in scenes:
         for _ in range(variants):
-            view = framed_view(image, *masks, rng, chunked_fraction)
+            given = as_segmented(visible, image, rng, segmented_fraction, segmenter)
+            view = framed_view(image, given, whole, occluder, rng, chunked_fraction)
             if view is not None:
                 views.append(view)
     return views
@@ -164,13 +196,15 @@ def scene_views(scenes, variants: int, rng: np.random.Generator, chunked_fractio
 def training_views(photos, config: AmodalNetTrainConfig, rng: np.random.Generator, scenes=()) -> dict:
     """Stacked views of the photos and the rendered ``scenes``: ``image`` (N, S, S, 3) uint8 and (N, S, S) bool
     ``visible``, ``valid``, ``whole``, ``occluder``."""
+    segmenter = load_clicknet() if config.segmented_fraction > 0 else None
     views = []
     for _ in range(config.variants):
         for index, (_, image, mask) in enumerate(photos):
             if rng.random() < config.synthetic_fraction:
                 image, mask = drawn_scene(photos, rng)
-            views.append(training_view(image, mask, rng, photos, index, config))
-    views += scene_views(scenes, config.scene_variants, rng, config.chunked_fraction)
+            views.append(training_view(image, mask, rng, photos, index, config, segmenter))
+    views += scene_views(scenes, config.scene_variants, rng, config.chunked_fraction, config.segmented_fraction,
+                         segmenter)
     views = [view for view in views if view is not None]
     if not views:
         raise UserError("no training view could be made from these photos")

@@ -10,6 +10,7 @@ from amodal3d.core.errors import UserError
 from amodal3d.core.io import write_png
 from amodal3d.core.prompts import Prompt
 from amodal3d.segmenters import SegmenterConfig, modal_mask
+from amodal3d.segmenters.grabcut import keep_prompted_parts
 from metrics.image import mask_iou
 
 pytest.importorskip("torch")
@@ -21,9 +22,11 @@ from amodal3d.segmenters.clicknet import (
     build_clicknet,
     clicknet_probability,
     load_clicknet,
+    probability_in_view,
     prompt_maps,
     segment_with_clicknet,
     view_of,
+    zoomed_view,
 )
 from tests.unet_training import check_training_starts_from_given_weights
 
@@ -58,6 +61,51 @@ def test_the_network_sees_the_whole_photo_for_clicks_and_the_grown_box_for_a_box
     assert view_of(Prompt.point(10, 10), 240, 320) == (0, 0, 320, 240)
     assert view_of(Prompt(box=(100, 50, 200, 150)), 240, 320) == (80, 30, 220, 170)
     assert view_of(Prompt(box=(0, 0, 300, 230)), 240, 320) == (0, 0, 320, 240)  # clipped to the photo
+
+
+def test_from_several_clicks_the_network_looks_again_at_the_grown_box_of_what_it_found():
+    found = np.zeros((240, 320), bool)
+    found[100:150, 200:300] = True
+    assert zoomed_view(found) == (180, 90, 320, 160)  # grown by a fifth of each side, clipped to the photo
+
+
+def small_mug_in_a_big_photo():
+    """The mug at 0.35 of its size (a few pixels wide in the network's 160 x 160 view of the whole photo) in a
+    640 x 480 photo: (photo, visible)."""
+    import cv2
+
+    image, visible, _ = mug_on_clutter(seed=1)
+    photo, _, _ = mug_on_clutter(480, 640, seed=2)
+    photo[200:284, 300:412] = cv2.resize(image, (112, 84), interpolation=cv2.INTER_AREA)
+    truth = np.zeros((480, 640), bool)
+    truth[200:284, 300:412] = cv2.resize(visible.astype(np.float32), (112, 84), interpolation=cv2.INTER_AREA) >= 0.5
+    return photo, truth
+
+
+def test_the_second_look_finds_a_small_object_the_whole_photo_view_misses():
+    photo, truth = small_mug_in_a_big_photo()
+    prompt, net = Prompt(points=[(335, 230), (345, 250)], labels=[1, 1]), load_clicknet()
+    first_look = keep_prompted_parts(probability_in_view(photo, prompt, net, view_of(prompt, 480, 640)) >= 0.5, prompt)
+    both_looks = keep_prompted_parts(clicknet_probability(photo, prompt, net) >= 0.5, prompt)
+    assert mask_iou(first_look, truth) < 0.6 and mask_iou(both_looks, truth) > 0.85
+    assert mask_iou(segment_with_clicknet(photo, prompt, net=net), truth) > 0.9
+
+
+def test_one_click_or_a_box_is_one_look(monkeypatch):
+    import amodal3d.segmenters.clicknet as module
+
+    photo, _ = small_mug_in_a_big_photo()
+    views = []
+    monkeypatch.setattr(module, "probability_in_view", lambda image, prompt, net, view, background: views.append(
+        view) or np.full((view[3] - view[1], view[2] - view[0]), 0.9, np.float32))
+    for prompt in (Prompt.point(342, 238), Prompt(box=(300, 200, 360, 284)), Prompt(points=[(342, 238), (20, 20)],
+                                                                                     labels=[1, 0])):
+        views.clear()
+        clicknet_probability(photo, prompt, None)
+        assert views == [view_of(prompt, 480, 640)]
+    views.clear()
+    clicknet_probability(photo, Prompt(points=[(335, 230), (345, 250)], labels=[1, 1]), None)
+    assert views == [(0, 0, 640, 480), (0, 0, 640, 480)]  # everything was found: the second view is the photo
 
 
 def test_the_segmenter_averages_the_network_with_its_mirror_image_by_default(monkeypatch):

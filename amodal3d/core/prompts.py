@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
+import cv2
 import numpy as np
 
 from amodal3d.core.config import REPEATABLE
@@ -13,6 +14,27 @@ from amodal3d.core.errors import UserError
 from amodal3d.core.io import MAX_SIDE
 
 MIN_BOX_SIDE = 4.0  # pixels: GrabCut and SAM need a few pixels inside a box to model the object
+
+
+def interior_points(mask: np.ndarray, count: int) -> list[list[float]]:
+    """``count`` clicks a careful user would give on ``mask``: its most interior point, then the most interior point
+    away from the clicks so far (distance transform, clicks' neighbourhoods removed). The photo benchmark's prompts."""
+    left = mask.astype(np.uint8)
+    points = []
+    for _ in range(count):
+        distance = cv2.distanceTransform(np.pad(left, 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
+        if distance.max() <= 0:
+            break
+        y, x = np.unravel_index(int(np.argmax(distance)), distance.shape)
+        points.append([float(x), float(y)])
+        cv2.circle(left, (int(x), int(y)), max(3, int(distance.max() * 1.5)), 0, -1)
+    return points
+
+
+def box_around(mask: np.ndarray) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1): the box just around ``mask``'s pixels."""
+    ys, xs = np.nonzero(mask)
+    return float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)
 
 
 @dataclass

@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 
 from amodal3d.core.formats.photo_case import write_case
+from amodal3d.core.prompts import box_around, interior_points
 from amodal3d.data.paste import _placed
 
 MAX_SIDE = 512
@@ -213,26 +214,6 @@ def training_pairs(photos: list[Photo], per_photo: int, rng: np.random.Generator
                         "occlusion_ratio": float((occluder_mask & target.mask).sum() / target.mask.sum())})
 
 
-def interior_points(mask: np.ndarray, count: int) -> list[list[float]]:
-    """``count`` clicks a careful user would give: the most interior point of the mask, then the most interior
-    point away from the clicks so far (distance transform, clicks' neighbourhoods removed)."""
-    left = mask.astype(np.uint8)
-    points = []
-    for _ in range(count):
-        distance = cv2.distanceTransform(np.pad(left, 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
-        if distance.max() <= 0:
-            break
-        y, x = np.unravel_index(int(np.argmax(distance)), distance.shape)
-        points.append([float(x), float(y)])
-        cv2.circle(left, (int(x), int(y)), max(3, int(distance.max() * 1.5)), 0, -1)
-    return points
-
-
-def box_of(mask: np.ndarray) -> list[float]:
-    ys, xs = np.nonzero(mask)
-    return [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -309,7 +290,7 @@ def main() -> None:
                     "occluder_licence": LICENCES[occluder.dataset],
                     "hidden_fraction": round(float((occluder_mask & target.mask).sum() / target.mask.sum()), 4),
                     "prompts": {"click1": interior_points(visible, 1), "click3": interior_points(visible, 3),
-                                "box": box_of(visible)},
+                                "box": list(box_around(visible))},
                     "image_sha256_16": digest, "builder_seed": args.seed})
                 counts[f"{split}/{dataset}"] = counts.get(f"{split}/{dataset}", 0) + 1
     for key, count in sorted(counts.items()):
