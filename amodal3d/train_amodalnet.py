@@ -116,7 +116,7 @@ def segmented(image: np.ndarray, visible: np.ndarray, rng: np.random.Generator, 
     return mask if mask.any() else visible
 
 
-def as_segmented(visible: np.ndarray, image: np.ndarray, rng: np.random.Generator, fraction: float, segmenter
+def as_segmented(image: np.ndarray, visible: np.ndarray, rng: np.random.Generator, fraction: float, segmenter
                  ) -> np.ndarray:
     """``visible``, or (a ``fraction`` of the time) the segmenter's mask of it; no random draw when ``fraction`` is 0,
     so earlier recipes make the same views."""
@@ -141,7 +141,7 @@ def training_view(image: np.ndarray, whole: np.ndarray, rng: np.random.Generator
         if rng.random() < 0.5:
             pasted = softened(pasted, image.astype(np.float32), case.occluder_mask, rng)
         image, visible, occluder = pasted, case.visible_mask, case.occluder_mask
-    visible = as_segmented(visible, image, rng, config.segmented_fraction, segmenter)
+    visible = as_segmented(image, visible, rng, config.segmented_fraction, segmenter)
     return framed_view(image, visible, whole, occluder, rng, config.chunked_fraction)
 
 
@@ -181,22 +181,22 @@ def framed_view(image: np.ndarray, visible: np.ndarray, whole: np.ndarray, occlu
 
 def scene_views(scenes, variants: int, rng: np.random.Generator, chunked_fraction: float = 0.0,
                 segmented_fraction: float = 0.0, segmenter=None) -> list[dict]:
-    """Views of rendered scenes (``read_scene_set``): the input with its visible, whole and occluder masks, framed
-    ``variants`` times each."""
+    """Views of rendered scenes (``read_scene_set``): the input with its visible (or, a ``segmented_fraction`` of
+    the time, the ``segmenter``'s mask of it), whole and occluder masks, framed ``variants`` times each."""
     views = []
     for _, image, visible, whole, occluder in scenes:
         for _ in range(variants):
-            given = as_segmented(visible, image, rng, segmented_fraction, segmenter)
+            given = as_segmented(image, visible, rng, segmented_fraction, segmenter)
             view = framed_view(image, given, whole, occluder, rng, chunked_fraction)
             if view is not None:
                 views.append(view)
     return views
 
 
-def training_views(photos, config: AmodalNetTrainConfig, rng: np.random.Generator, scenes=()) -> dict:
+def training_views(photos, config: AmodalNetTrainConfig, rng: np.random.Generator, scenes=(), segmenter=None
+                   ) -> dict:
     """Stacked views of the photos and the rendered ``scenes``: ``image`` (N, S, S, 3) uint8 and (N, S, S) bool
-    ``visible``, ``valid``, ``whole``, ``occluder``."""
-    segmenter = load_clicknet() if config.segmented_fraction > 0 else None
+    ``visible``, ``valid``, ``whole``, ``occluder``; ``segmenter``: clicknet, for ``config.segmented_fraction``."""
     views = []
     for _ in range(config.variants):
         for index, (_, image, mask) in enumerate(photos):
@@ -244,8 +244,9 @@ def train_amodalnet(config: AmodalNetTrainConfig, log=print) -> Path:
     """Train and write ``OUT/model/amodalnet.safetensors`` (float16) and ``training.json``; returns the weights."""
     scenes = read_scene_set(config.scenes)
     initial = None if config.init is None else load_amodalnet(config.init)  # a wrong path fails before any writing
+    segmenter = load_clicknet() if config.segmented_fraction > 0 else None  # loaded before the seeding, as initial
     out, rng, started = start_training(config, "train-amodalnet")
-    views = training_views(read_photo_set(config.photos), config, rng, scenes)
+    views = training_views(read_photo_set(config.photos), config, rng, scenes, segmenter)
     log(f"{len(views['image'])} training views in {time.time() - started:.0f} s")
     net = (build_amodalnet() if initial is None else initial).train()
     losses = fit_unet(net, lambda: batch(views, config.batch_size, rng), loss_of, config.steps, config.learning_rate,

@@ -21,7 +21,7 @@ import numpy as np
 from amodal3d.core.config import to_dict
 from amodal3d.core.errors import UserError
 from amodal3d.core.io import read_image, read_mask
-from amodal3d.core.prompts import Prompt
+from amodal3d.core.prompts import Prompt, box_around
 from amodal3d.core.unet import fit_unet, save_unet, start_training
 from amodal3d.data.paste import cut_out, paste_occluder
 from amodal3d.segmenters.clicknet import (
@@ -133,8 +133,7 @@ def crop_view(mask: np.ndarray, rng: np.random.Generator) -> tuple[int, int, int
 def box_view(mask: np.ndarray, rng: np.random.Generator):
     """(view, box in view pixels at SIZE) around the object's box jittered by 4% of its longer side, or None."""
     h, w = mask.shape
-    ys, xs = np.nonzero(mask)
-    box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], float)
+    box = np.array(box_around(mask))
     box += rng.normal(0, 0.04 * max(box[2] - box[0], box[3] - box[1]), 4)
     prompt = Prompt(box=tuple(box))
     x0, y0, x1, y1 = prompt.clipped_box(w, h)

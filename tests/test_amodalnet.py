@@ -244,21 +244,26 @@ def test_segmented_views_take_the_segmenters_mask_from_one_click_three_clicks_or
     photo, segmenter = (image * 255).astype(np.uint8), load_clicknet()
     rng = np.random.default_rng(0)
     state = rng.bit_generator.state
-    assert training.as_segmented(visible, photo, rng, 0.0, segmenter) is visible and rng.bit_generator.state == state
+    assert training.as_segmented(photo, visible, rng, 0.0, segmenter) is visible and rng.bit_generator.state == state
     prompts, segment = [], training.segment_with_clicknet
     monkeypatch.setattr(training, "segment_with_clicknet",
                         lambda image, prompt, net: prompts.append(prompt) or segment(image, prompt, net=net))
     for _ in range(12):
-        mask = training.as_segmented(visible, photo, rng, 1.0, segmenter)
+        mask = training.as_segmented(photo, visible, rng, 1.0, segmenter)
         assert mask is not visible and mask_iou(mask, visible) > 0.9
     assert {(p.kind, len(p.points)) for p in prompts} == {("points", 1), ("points", 3), ("box", 0)}
     assert all(visible[int(y), int(x)] for p in prompts for x, y in p.points)
 
 
-def test_train_amodalnet_can_learn_from_the_segmenters_masks(tmp_path):
+def test_train_amodalnet_can_learn_from_the_segmenters_masks(tmp_path, monkeypatch):
+    import amodal3d.train_amodalnet as training
+
     synthetic_photo_set(tmp_path / "set", count=2)
+    calls, segment = [], training.segment_with_clicknet
+    monkeypatch.setattr(training, "segment_with_clicknet",
+                        lambda image, prompt, net: calls.append(prompt) or segment(image, prompt, net=net))
     out = tmp_path / "trained"
     assert entrypoint(["train-amodalnet", "--photos", str(tmp_path / "set"), "--out", str(out), "--steps", "1",
-                       "--batch-size", "2", "--variants", "1", "--segmented-fraction", "1"]) == 0
+                       "--batch-size", "2", "--variants", "2", "--segmented-fraction", "1"]) == 0
     record = json.loads((out / "model" / "training.json").read_text())
-    assert record["config"]["segmented_fraction"] == 1 and record["views"] >= 1
+    assert record["config"]["segmented_fraction"] == 1 and 1 <= record["views"] <= len(calls) <= 4

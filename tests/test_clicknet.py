@@ -63,10 +63,14 @@ def test_the_network_sees_the_whole_photo_for_clicks_and_the_grown_box_for_a_box
     assert view_of(Prompt(box=(0, 0, 300, 230)), 240, 320) == (0, 0, 320, 240)  # clipped to the photo
 
 
-def test_from_several_clicks_the_network_looks_again_at_the_grown_box_of_what_it_found():
+def test_from_several_clicks_the_network_looks_again_at_the_grown_box_of_what_it_found_and_the_clicks():
     found = np.zeros((240, 320), bool)
-    found[100:150, 200:300] = True
-    assert zoomed_view(found) == (180, 90, 320, 160)  # grown by a fifth of each side, clipped to the photo
+    found[100:150, 200:250] = True
+    assert zoomed_view(found) == (190, 90, 260, 160)  # grown by a fifth of each side
+    found[:] = False
+    found[5:50, 250:310] = True
+    assert zoomed_view(found) == (238, 0, 320, 59)  # clipped to the photo
+    assert zoomed_view(found, [(200, 60)]) == (178, 0, 320, 73)  # the clicks are in the view too
 
 
 def small_mug_in_a_big_photo():
@@ -106,6 +110,21 @@ def test_one_click_or_a_box_is_one_look(monkeypatch):
     views.clear()
     clicknet_probability(photo, Prompt(points=[(335, 230), (345, 250)], labels=[1, 1]), None)
     assert views == [(0, 0, 640, 480), (0, 0, 640, 480)]  # everything was found: the second view is the photo
+
+
+def test_no_second_look_where_the_first_found_nothing_under_the_clicks(monkeypatch):
+    import amodal3d.segmenters.clicknet as module
+
+    def first_look_finds_a_blob_elsewhere(image, prompt, net, view, background):
+        views.append(view)
+        probability = np.zeros((view[3] - view[1], view[2] - view[0]), np.float32)
+        probability[20:120, 20:200] = 0.9
+        return probability
+
+    views = []
+    monkeypatch.setattr(module, "probability_in_view", first_look_finds_a_blob_elsewhere)
+    clicknet_probability(np.zeros((480, 640, 3), np.float32), Prompt(points=[(400, 300), (420, 320)]), None)
+    assert views == [(0, 0, 640, 480)]
 
 
 def test_the_segmenter_averages_the_network_with_its_mirror_image_by_default(monkeypatch):

@@ -97,13 +97,12 @@ def visible_from(image: np.ndarray, truth: np.ndarray, source: str, segmenter) -
     """The visible mask a row starts from (empty when our segmenter finds nothing)."""
     from amodal3d.bench.photos import segmented_or_empty
     from amodal3d.bench.scene_job import click_point
-    from amodal3d.core.prompts import Prompt
+    from amodal3d.core.prompts import Prompt, box_around
 
     if source == "annotation" or not truth.any():
         return truth
     if source == "box":
-        ys, xs = np.nonzero(truth)
-        prompt = Prompt(box=(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)))
+        prompt = Prompt(box=box_around(truth))
     else:
         prompt = Prompt.point(*click_point(truth))
     return segmented_or_empty(image, prompt, segmenter)

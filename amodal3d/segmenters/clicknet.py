@@ -3,8 +3,8 @@ train-segmenter``) from real photographs with exact object masks, shipped in the
 
 Input: the photo (for a box: the box grown by ``BOX_MARGIN``) resized to ``SIZE`` x ``SIZE`` and three prompt maps
 at that size: discs at the object clicks; discs at the not-the-object clicks plus a given occluder's mask; the box
-(1 inside). Output: the visible mask's logits, resized back to the photo; from several clicks, the network then
-looks again, closer, at the box of what it found. The mask is then fitted to the photo's edges by GrabCut. The
+(1 inside). Output: the visible mask's logits, resized back to the photo; from several object clicks, the network
+then looks again, closer, at the box of what it found. The mask is then fitted to the photo's edges by GrabCut. The
 connected parts kept are chosen as GrabCut's are (those under the object clicks; from a box alone, every sizeable
 part). Data, training command and held-out scores of the bundled weights: ``amodal3d/weights/clicknet/TRAINING.md``.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from amodal3d.core.prompts import Prompt
+from amodal3d.core.prompts import Prompt, box_around
 from amodal3d.core.unet import build_unet, load_unet_weights, logits_of
 from amodal3d.segmenters.grabcut import grabcut, keep_prompted_parts
 
@@ -29,7 +29,7 @@ REFINE_ITERATIONS = 3
 # The logits averaged with the mirror image's (core.unet.logits_of): with the earlier 3000-step weights, dev photos'
 # visible IoU 51.7 / 61.1 / 60.9 from 1 click / 3 clicks / a box against 50.6 / 60.9 / 60.9 (see TRAINING.md).
 MIRRORED = True
-# From several clicks the network looks twice: at the whole photo, then at the box of what it found grown by this
+# From several object clicks the network looks twice: at the whole photo, then at the box of what it found grown by this
 # share of its size on each side, where the object fills its view as a box's does. Dev photos' visible IoU from
 # 3 clicks 65.3 -> 70.9, from 1 click 54.4 -> 57.7; but from 1 click the whole mask came out no better (dev) or worse
 # (validation renders), so one click gets one look (see TRAINING.md).
@@ -67,10 +67,13 @@ def grown_box(box, margin: float, height: int, width: int) -> tuple[int, int, in
             min(height, int(np.ceil(y1 + my))))
 
 
-def zoomed_view(found: np.ndarray) -> tuple[int, int, int, int]:
-    """The view of the second look at what clicks found: its box grown by ``ZOOM_MARGIN``."""
-    rows, cols = np.nonzero(found)
-    return grown_box((cols.min(), rows.min(), cols.max() + 1, rows.max() + 1), ZOOM_MARGIN, *found.shape)
+def zoomed_view(found: np.ndarray, clicks=()) -> tuple[int, int, int, int]:
+    """The view of the second look: the box around what the first look found and the object ``clicks`` (x, y),
+    grown by ``ZOOM_MARGIN``."""
+    x0, y0, x1, y1 = box_around(found)
+    for x, y in clicks:
+        x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x + 1), max(y1, y + 1)
+    return grown_box((x0, y0, x1, y1), ZOOM_MARGIN, *found.shape)
 
 
 def normalised(rgb: np.ndarray) -> np.ndarray:
@@ -139,15 +142,17 @@ def load_clicknet(path: str | Path = WEIGHTS):
 def clicknet_probability(image: np.ndarray, prompt: Prompt, net, background: np.ndarray | None = None
                          ) -> np.ndarray:
     """(H, W) float32 in [0, 1]: the network's probability that each pixel is the visible object; from several
-    clicks, the second, closer look's inside the zoomed view."""
+    object clicks, the second, closer look's inside the zoomed view."""
     h, w = image.shape[:2]
     probability = np.zeros((h, w), np.float32)
     x0, y0, x1, y1 = view = view_of(prompt, h, w)
     probability[y0:y1, x0:x1] = probability_in_view(image, prompt, net, view, background)
-    clicks = sum(label == 1 for label in prompt.point_labels()) if prompt.box is None else 0
-    found = keep_prompted_parts(probability >= 0.5, prompt) if clicks >= ZOOM_FROM_CLICKS else None
-    if found is not None and found.any():
-        x0, y0, x1, y1 = view = zoomed_view(found)
+    clicks = [p for p, label in zip(prompt.points, prompt.point_labels()) if label == 1] if prompt.box is None else []
+    if len(clicks) < ZOOM_FROM_CLICKS:
+        return probability
+    found = keep_prompted_parts(probability >= 0.5, prompt)
+    if any(found[int(y), int(x)] for x, y in clicks):  # else the first look found nothing where the user clicked
+        x0, y0, x1, y1 = view = zoomed_view(found, clicks)
         probability[y0:y1, x0:x1] = probability_in_view(image, prompt, net, view, background)
     return probability
 
