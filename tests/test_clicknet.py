@@ -63,7 +63,7 @@ def test_the_network_sees_the_whole_photo_for_clicks_and_the_grown_box_for_a_box
     assert view_of(Prompt(box=(0, 0, 300, 230)), 240, 320) == (0, 0, 320, 240)  # clipped to the photo
 
 
-def test_from_several_clicks_the_network_looks_again_at_the_grown_box_of_what_it_found_and_the_clicks():
+def test_from_three_clicks_the_network_looks_again_at_the_grown_box_of_what_it_found_and_the_clicks():
     found = np.zeros((240, 320), bool)
     found[100:150, 200:250] = True
     assert zoomed_view(found) == (190, 90, 260, 160)  # grown by a fifth of each side
@@ -88,27 +88,27 @@ def small_mug_in_a_big_photo():
 
 def test_the_second_look_finds_a_small_object_the_whole_photo_view_misses():
     photo, truth = small_mug_in_a_big_photo()
-    prompt, net = Prompt(points=[(335, 230), (345, 250)], labels=[1, 1]), load_clicknet()
+    prompt, net = Prompt(points=[(335, 230), (345, 250), (340, 258)], labels=[1, 1, 1]), load_clicknet()
     first_look = keep_prompted_parts(probability_in_view(photo, prompt, net, view_of(prompt, 480, 640)) >= 0.5, prompt)
     both_looks = keep_prompted_parts(clicknet_probability(photo, prompt, net) >= 0.5, prompt)
     assert mask_iou(first_look, truth) < 0.6 and mask_iou(both_looks, truth) > 0.85
     assert mask_iou(segment_with_clicknet(photo, prompt, net=net), truth) > 0.9
 
 
-def test_one_click_or_a_box_is_one_look(monkeypatch):
+def test_one_or_two_clicks_or_a_box_is_one_look(monkeypatch):
     import amodal3d.segmenters.clicknet as module
 
     photo, _ = small_mug_in_a_big_photo()
     views = []
     monkeypatch.setattr(module, "probability_in_view", lambda image, prompt, net, view, background: views.append(
         view) or np.full((view[3] - view[1], view[2] - view[0]), 0.9, np.float32))
-    for prompt in (Prompt.point(342, 238), Prompt(box=(300, 200, 360, 284)), Prompt(points=[(342, 238), (20, 20)],
-                                                                                     labels=[1, 0])):
+    for prompt in (Prompt.point(342, 238), Prompt(box=(300, 200, 360, 284)), Prompt(points=[(335, 230), (345, 250)]),
+                   Prompt(points=[(342, 238), (330, 240), (20, 20)], labels=[1, 1, 0])):
         views.clear()
         clicknet_probability(photo, prompt, None)
         assert views == [view_of(prompt, 480, 640)]
     views.clear()
-    clicknet_probability(photo, Prompt(points=[(335, 230), (345, 250)], labels=[1, 1]), None)
+    clicknet_probability(photo, Prompt(points=[(335, 230), (345, 250), (340, 258)]), None)
     assert views == [(0, 0, 640, 480), (0, 0, 640, 480)]  # everything was found: the second view is the photo
 
 
@@ -123,7 +123,7 @@ def test_no_second_look_where_the_first_found_nothing_under_the_clicks(monkeypat
 
     views = []
     monkeypatch.setattr(module, "probability_in_view", first_look_finds_a_blob_elsewhere)
-    clicknet_probability(np.zeros((480, 640, 3), np.float32), Prompt(points=[(400, 300), (420, 320)]), None)
+    clicknet_probability(np.zeros((480, 640, 3), np.float32), Prompt(points=[(400, 300), (420, 320), (410, 330)]), None)
     assert views == [(0, 0, 640, 480)]
 
 

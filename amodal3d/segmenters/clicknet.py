@@ -3,8 +3,8 @@ train-segmenter``) from real photographs with exact object masks, shipped in the
 
 Input: the photo (for a box: the box grown by ``BOX_MARGIN``) resized to ``SIZE`` x ``SIZE`` and three prompt maps
 at that size: discs at the object clicks; discs at the not-the-object clicks plus a given occluder's mask; the box
-(1 inside). Output: the visible mask's logits, resized back to the photo; from several object clicks, the network
-then looks again, closer, at the box of what it found. The mask is then fitted to the photo's edges by GrabCut. The
+(1 inside). Output: the visible mask's logits, resized back to the photo; from three or more object clicks, the
+network then looks again, closer, at the box of what it found. The mask is then fitted to the photo's edges by GrabCut. The
 connected parts kept are chosen as GrabCut's are (those under the object clicks; from a box alone, every sizeable
 part). Data, training command and held-out scores of the bundled weights: ``amodal3d/weights/clicknet/TRAINING.md``.
 """
@@ -29,12 +29,12 @@ REFINE_ITERATIONS = 3
 # The logits averaged with the mirror image's (core.unet.logits_of): with the earlier 3000-step weights, dev photos'
 # visible IoU 51.7 / 61.1 / 60.9 from 1 click / 3 clicks / a box against 50.6 / 60.9 / 60.9 (see TRAINING.md).
 MIRRORED = True
-# From several object clicks the network looks twice: at the whole photo, then at the box of what it found grown by this
-# share of its size on each side, where the object fills its view as a box's does. Dev photos' visible IoU from
-# 3 clicks 65.3 -> 70.9, from 1 click 54.4 -> 57.7; but from 1 click the whole mask came out no better (dev) or worse
-# (validation renders), so one click gets one look (see TRAINING.md).
+# From three or more object clicks the network looks twice: at the whole photo, then at the box of what it found grown
+# by this share of its size on each side, where the object fills its view as a box's does. Dev photos' visible IoU
+# from 3 clicks 65.3 -> 70.9, 2 clicks 60.7 -> 64.9, 1 click 54.4 -> 57.7; but from 1 or 2 clicks the whole mask came
+# out worse (dev photos, validation renders), so they get one look (see TRAINING.md).
 ZOOM_MARGIN = 0.2
-ZOOM_FROM_CLICKS = 2
+ZOOM_FROM_CLICKS = 3
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "clicknet" / "clicknet.safetensors"
 
 
@@ -141,8 +141,8 @@ def load_clicknet(path: str | Path = WEIGHTS):
 
 def clicknet_probability(image: np.ndarray, prompt: Prompt, net, background: np.ndarray | None = None
                          ) -> np.ndarray:
-    """(H, W) float32 in [0, 1]: the network's probability that each pixel is the visible object; from several
-    object clicks, the second, closer look's inside the zoomed view."""
+    """(H, W) float32 in [0, 1]: the network's probability that each pixel is the visible object; from three or
+    more object clicks, the second, closer look's inside the zoomed view."""
     h, w = image.shape[:2]
     probability = np.zeros((h, w), np.float32)
     x0, y0, x1, y1 = view = view_of(prompt, h, w)
