@@ -103,9 +103,13 @@ def chunked(visible: np.ndarray, valid: np.ndarray, rng: np.random.Generator) ->
     return changed if changed.sum() >= 20 else visible
 
 
-def segmented(image: np.ndarray, visible: np.ndarray, rng: np.random.Generator, segmenter) -> np.ndarray:
-    """The segmenter's mask of the visible part from one click, three clicks or the box around it (one of the three
-    at random) on ``image`` (H, W, 3) in 0-255; the true visible mask when it finds nothing."""
+def as_segmented(image: np.ndarray, visible: np.ndarray, rng: np.random.Generator, fraction: float, segmenter
+                 ) -> np.ndarray:
+    """``visible``, or (a ``fraction`` of the time) the segmenter's mask of it on ``image`` (H, W, 3) in 0-255 from
+    one click, three clicks or the box around it (one of the three at random), unless it finds nothing. No random
+    draw when ``fraction`` is 0, so earlier recipes make the same views."""
+    if fraction <= 0 or rng.random() >= fraction:
+        return visible
     kind = int(rng.integers(3))
     if kind == 2:
         prompt = Prompt(box=box_around(visible))
@@ -114,15 +118,6 @@ def segmented(image: np.ndarray, visible: np.ndarray, rng: np.random.Generator, 
         prompt = Prompt(points=points, labels=[1] * len(points))
     mask = segment_with_clicknet(np.asarray(image, np.float32) / 255, prompt, net=segmenter)
     return mask if mask.any() else visible
-
-
-def as_segmented(image: np.ndarray, visible: np.ndarray, rng: np.random.Generator, fraction: float, segmenter
-                 ) -> np.ndarray:
-    """``visible``, or (a ``fraction`` of the time) the segmenter's mask of it; no random draw when ``fraction`` is 0,
-    so earlier recipes make the same views."""
-    if fraction <= 0 or rng.random() >= fraction:
-        return visible
-    return segmented(image, visible, rng, segmenter)
 
 
 def training_view(image: np.ndarray, whole: np.ndarray, rng: np.random.Generator, photos, index: int,

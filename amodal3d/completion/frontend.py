@@ -147,7 +147,7 @@ def occluder_of(image: np.ndarray, given, prompt: Prompt, config: CompletionConf
         return None
     if isinstance(given, Prompt):
         if given.mask is None:
-            on_object = [p for p, label in zip(prompt.points, prompt.point_labels()) if label == 1]
+            on_object = prompt.object_points
             given = Prompt(points=[*given.points, *on_object],
                            labels=[*given.point_labels().tolist(), *[0] * len(on_object)], box=given.box)
         segmenter = config.segmenter

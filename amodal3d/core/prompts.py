@@ -108,6 +108,11 @@ class Prompt:
     def point_labels(self) -> np.ndarray:
         return np.asarray(self.labels or [1] * len(self.points), np.int64)
 
+    @property
+    def object_points(self) -> list[tuple[float, float]]:
+        """The points on the object (label 1)."""
+        return [p for p, label in zip(self.points, self.point_labels()) if label == 1]
+
     def to_dict(self) -> dict:
         out: dict = {"kind": self.kind}
         if self.points:

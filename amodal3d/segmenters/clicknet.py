@@ -4,9 +4,10 @@ train-segmenter``) from real photographs with exact object masks, shipped in the
 Input: the photo (for a box: the box grown by ``BOX_MARGIN``) resized to ``SIZE`` x ``SIZE`` and three prompt maps
 at that size: discs at the object clicks; discs at the not-the-object clicks plus a given occluder's mask; the box
 (1 inside). Output: the visible mask's logits, resized back to the photo; from three or more object clicks, the
-network then looks again, closer, at the box of what it found. The mask is then fitted to the photo's edges by GrabCut. The
-connected parts kept are chosen as GrabCut's are (those under the object clicks; from a box alone, every sizeable
-part). Data, training command and held-out scores of the bundled weights: ``amodal3d/weights/clicknet/TRAINING.md``.
+network then looks again, closer, at the box of what it found. The mask is then fitted to the photo's edges by
+GrabCut. The connected parts kept are chosen as GrabCut's are (those under the object clicks; from a box alone, every
+sizeable part). Data, training command and held-out scores of the bundled weights:
+``amodal3d/weights/clicknet/TRAINING.md``.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def clicknet_probability(image: np.ndarray, prompt: Prompt, net, background: np.
     probability = np.zeros((h, w), np.float32)
     x0, y0, x1, y1 = view = view_of(prompt, h, w)
     probability[y0:y1, x0:x1] = probability_in_view(image, prompt, net, view, background)
-    clicks = [p for p, label in zip(prompt.points, prompt.point_labels()) if label == 1] if prompt.box is None else []
+    clicks = prompt.object_points if prompt.box is None else []
     if len(clicks) < ZOOM_FROM_CLICKS:
         return probability
     found = keep_prompted_parts(probability >= 0.5, prompt)

@@ -22,7 +22,7 @@ def segment_with_grabcut(image: np.ndarray, prompt: Prompt, iterations: int = 5,
     seeds = np.full((h, w), cv2.GC_PR_BGD, np.uint8)
     radius = max(2, int(round(min(h, w) * 0.01)))
     labels = prompt.point_labels()
-    positives = [p for p, l in zip(prompt.points, labels) if l == 1]
+    positives = prompt.object_points
     if prompt.box is not None:
         x0, y0, x1, y1 = [int(round(v)) for v in prompt.clipped_box(w, h)]
     else:
@@ -51,7 +51,7 @@ def segment_with_grabcut(image: np.ndarray, prompt: Prompt, iterations: int = 5,
 def keep_prompted_parts(mask: np.ndarray, prompt: Prompt) -> np.ndarray:
     """The connected parts of ``mask`` under the object clicks; from a box alone, every sizeable part (an occluder
     may split the object)."""
-    positives = [p for p, l in zip(prompt.points, prompt.point_labels()) if l == 1]
+    positives = prompt.object_points
     if prompt.box is not None and not positives:
         return _sizeable_components(mask)
     return _component_under(mask, positives)
