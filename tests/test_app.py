@@ -204,7 +204,8 @@ def drive_the_page(browser, url: str, out: Path, tmp_path: Path) -> Path:
         return status.text
 
     browser.find_element(By.ID, "run").click()  # no click yet: a message in the page, no stack trace, no folder
-    toast = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".toast-body"))[0]
+    # the toast's element can appear a moment before its text: wait for the text
+    toast = wait.until(lambda d: [t for t in d.find_elements(By.CSS_SELECTOR, ".toast-body") if t.text])[0]
     assert "click the object" in toast.text and "Traceback" not in browser.page_source
     browser.find_element(By.CSS_SELECTOR, ".toast-close").click()  # as a user would, before clicking on
     wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, ".toast-body"))
