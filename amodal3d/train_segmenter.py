@@ -55,6 +55,10 @@ class SegmenterTrainConfig:
     synthetic_fraction: float = 0.25
     """Share of targets, and of occluders, that are drawn shapes (flat, striped or checked) instead of photos' objects:
     without them a flat box in front of a plain object on white is taken for part of it."""
+    occluder_targets: float = 0.0
+    """Share of pasted occluders that are also a target of their own (a crop view and a box view of the occluder, whole
+    and in front of the object it hides). Without them the network never sees the two told apart from the occluder's
+    side, and from one click it took a pasted occluder into the object."""
     scenes: Path | None = None
     """Rendered scenes (an `amodal3d render-scenes` output) whose objects are added to the photos'."""
     scene_variants: int = 2
@@ -196,10 +200,12 @@ def occluder_cut_out(photos, index: int, target_area: int, rng: np.random.Genera
 
 
 def training_views(photos, variants: int, occluded_fraction: float, rng: np.random.Generator,
-                   synthetic_fraction: float = 0.25, scenes=(), scene_variants: int = 0) -> dict:
+                   synthetic_fraction: float = 0.25, scenes=(), scene_variants: int = 0,
+                   occluder_targets: float = 0.0) -> dict:
     """Stacked views at SIZE: ``images`` (N, S, S, 3) uint8, ``masks`` (N, S, S) bool (the visible part),
     ``occluders`` (N, S, S) bool (the pasted occluder), ``boxes`` (N, 4) float (NaN for crop views, which get
-    clicks). ``scenes`` (``read_scene_set``) add ``scene_variants`` crop and box views each."""
+    clicks). ``scenes`` (``read_scene_set``) add ``scene_variants`` crop and box views each; ``occluder_targets``: the
+    share of pasted occluders that are targets too (no random draw at 0, so earlier recipes make the same views)."""
     views = {"images": [], "masks": [], "occluders": [], "boxes": []}
 
     def add(image, visible, occluder, view, box=None, flip=False):
@@ -228,6 +234,8 @@ def training_views(photos, variants: int, occluded_fraction: float, rng: np.rand
                     case = paste_occluder(image, mask, occ_rgb, occ_small, (0.15, 0.6), rng)
                     if case is not None:
                         image, visible, occluder = case.image.astype(np.uint8), case.visible_mask, case.occluder_mask
+                        if occluder_targets and rng.random() < occluder_targets:
+                            add_crop_and_box(image, occluder, np.zeros_like(occluder))
             add_crop_and_box(image, visible, occluder)
     for _ in range(scene_variants):
         for _, image, visible, _, occluder in scenes:
@@ -305,7 +313,7 @@ def train_segmenter(config: SegmenterTrainConfig, log=print) -> Path:
     initial = None if config.init is None else load_clicknet(config.init)  # a wrong path fails before any writing
     out, rng, started = start_training(config, "train-segmenter")
     views = training_views(read_photo_set(config.photos), config.variants, config.occluded_fraction, rng,
-                           config.synthetic_fraction, scenes, config.scene_variants)
+                           config.synthetic_fraction, scenes, config.scene_variants, config.occluder_targets)
     log(f"{len(views['images'])} training views in {time.time() - started:.0f} s")
     net = (build_clicknet() if initial is None else initial).train()
     losses = fit_unet(net, lambda: batch(views, config.batch_size, rng), dice_and_cross_entropy, config.steps,

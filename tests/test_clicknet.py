@@ -165,6 +165,17 @@ def test_known_background_pixels_are_never_the_object():
     assert mask.any() and not (mask & background).any()
 
 
+def test_nothing_outside_the_box_is_the_visible_part():
+    image, visible, _ = mug_on_clutter()
+    box = (95, 60, 150, 191)  # the mug's left half
+    mask = segment_with_clicknet(image, Prompt(box=box))
+    inside = Prompt(box=box).inside_box(image.shape[1], image.shape[0])
+    assert mask.any() and not (mask & ~inside).any()
+    assert mask_iou(mask, visible & inside) > 0.85
+    whole = segment_with_clicknet(image, Prompt(box=(95, 60, 247, 191)))
+    assert (whole & ~inside).sum() > 1000  # the clipping is the box's, not the network's
+
+
 def test_auto_means_clicknet_with_torch_and_each_segmenter_can_be_named():
     image, _, _ = mug_on_clutter()
     prompt = Prompt.point(120, 110)
@@ -257,3 +268,19 @@ def test_rendered_scenes_add_crop_and_box_views_of_their_visible_masks(tmp_path,
     assert entrypoint(["train-segmenter", "--photos", str(tmp_path / "set"), "--scenes", str(tmp_path / "set"),
                        "--out", str(tmp_path / "o")]) != 0
     assert "no rendered scene" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_pasted_occluders_can_be_targets_of_their_own():
+    from amodal3d.train_segmenter import training_views
+
+    photos = [(name, (image * 255).astype(np.uint8), whole)
+              for name, (image, _, whole) in (("a", mug_on_clutter(seed=0)), ("b", mug_on_clutter(seed=1)),
+                                              ("c", mug_on_clutter(seed=2)))]
+    before = training_views(photos, 2, 1.0, np.random.default_rng(0), 0.0)
+    again = training_views(photos, 2, 1.0, np.random.default_rng(0), 0.0, occluder_targets=0.0)
+    assert all(np.array_equal(before[k], again[k], equal_nan=k == "boxes") for k in before)  # off: the same views
+    views = training_views(photos, 2, 1.0, np.random.default_rng(0), 0.0, occluder_targets=1.0)
+    assert len(views["images"]) > len(before["images"])
+    unhidden = ~views["occluders"].any(axis=(1, 2))  # the occluder as target: nothing stands in front of it
+    assert unhidden.sum() >= len(views["images"]) - len(before["images"]) - 2
+    assert views["masks"][unhidden].any(axis=(1, 2)).all()  # each occluder view has its target

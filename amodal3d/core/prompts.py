@@ -95,6 +95,13 @@ class Prompt:
         x0, y0, x1, y1 = self.box
         return max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1)
 
+    def inside_box(self, width: int, height: int) -> np.ndarray:
+        """(height, width) bool: the pixels inside the box (the box rounded to whole pixels, clipped to the image)."""
+        x0, y0, x1, y1 = [int(round(v)) for v in self.clipped_box(width, height)]
+        inside = np.zeros((height, width), bool)
+        inside[y0:y1, x0:x1] = True
+        return inside
+
     def scaled(self, scale: float, size: tuple[int, int] | None = None) -> Prompt:
         """The prompt on the image resized by ``scale`` (points and box scaled; a mask resized to ``size`` (W, H))."""
         from amodal3d.core.io import resize_mask

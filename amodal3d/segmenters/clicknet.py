@@ -5,8 +5,8 @@ Input: the photo (for a box: the box grown by ``BOX_MARGIN``) resized to ``SIZE`
 at that size: discs at the object clicks; discs at the not-the-object clicks plus a given occluder's mask; the box
 (1 inside). Output: the visible mask's logits, resized back to the photo; from three or more object clicks, the
 network then looks again, closer, at the box of what it found. The mask is then fitted to the photo's edges by
-GrabCut. The connected parts kept are chosen as GrabCut's are (those under the object clicks; from a box alone, every
-sizeable part). Data, training command and held-out scores of the bundled weights:
+GrabCut; nothing outside a box is taken (the box is around the visible part). The connected parts kept are chosen as
+GrabCut's are (those under the object clicks; from a box alone, every sizeable part). Data, training command and held-out scores of the bundled weights:
 ``amodal3d/weights/clicknet/TRAINING.md``.
 """
 
@@ -119,6 +119,8 @@ def segment_with_clicknet(image: np.ndarray, prompt: Prompt, background: np.ndar
     seeds[probability > 1 - SURE] = cv2.GC_FGD
     if background is not None:
         seeds[np.asarray(background, bool)] = cv2.GC_BGD
+    if prompt.box is not None:  # the box is around the visible part: nothing outside it is
+        seeds[~prompt.inside_box(image.shape[1], image.shape[0])] = cv2.GC_BGD
     for (x, y), label in zip(prompt.points, prompt.point_labels()):
         cv2.circle(seeds, (int(x), int(y)), 3, int(cv2.GC_FGD if label == 1 else cv2.GC_BGD), -1)
     if not (seeds == cv2.GC_BGD).any() or not np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).any():
@@ -127,6 +129,8 @@ def segment_with_clicknet(image: np.ndarray, prompt: Prompt, background: np.ndar
         mask = grabcut(image, seeds, REFINE_ITERATIONS)
     if background is not None:
         mask &= ~np.asarray(background, bool)
+    if prompt.box is not None:
+        mask &= prompt.inside_box(image.shape[1], image.shape[0])
     return keep_prompted_parts(mask, prompt)
 
 

@@ -24,16 +24,14 @@ def segment_with_grabcut(image: np.ndarray, prompt: Prompt, iterations: int = 5,
     labels = prompt.point_labels()
     positives = prompt.object_points
     if prompt.box is not None:
-        x0, y0, x1, y1 = [int(round(v)) for v in prompt.clipped_box(w, h)]
+        inside = prompt.inside_box(w, h)
     else:
         # one point: a window of half the shorter side; several: the points' extent plus a tenth of the longer side
         # (on 60 dev photos 3 clicks scored 45.8 visible IoU with the one-point window, 52.7 with this one)
         half = min(h, w) // 4 if len(positives) == 1 else round(0.1 * max(h, w))
         xs, ys = [p[0] for p in positives], [p[1] for p in positives]
-        x0, y0, x1, y1 = int(min(xs)) - half, int(min(ys)) - half, int(max(xs)) + half, int(max(ys)) + half
-    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
-    inside = np.zeros((h, w), bool)
-    inside[y0:y1, x0:x1] = True
+        window = (int(min(xs)) - half, int(min(ys)) - half, int(max(xs)) + half, int(max(ys)) + half)
+        inside = Prompt(box=window).inside_box(w, h)
     seeds[~inside] = cv2.GC_BGD
     seeds[inside] = cv2.GC_PR_FGD
     if not (seeds == cv2.GC_BGD).any():  # a box over the whole image: its border is the background GrabCut needs
