@@ -97,7 +97,7 @@ class Prompt:
 
     def inside_box(self, width: int, height: int) -> np.ndarray:
         """(height, width) bool: the pixels inside the box (the box rounded to whole pixels, clipped to the image)."""
-        x0, y0, x1, y1 = [int(round(v)) for v in self.clipped_box(width, height)]
+        x0, y0, x1, y1 = [round(v) for v in self.clipped_box(width, height)]
         inside = np.zeros((height, width), bool)
         inside[y0:y1, x0:x1] = True
         return inside
