@@ -6,8 +6,8 @@ at that size: discs at the object clicks; discs at the not-the-object clicks plu
 (1 inside). Output: the visible mask's logits, resized back to the photo; from three or more object clicks, the
 network then looks again, closer, at the box of what it found. The mask is then fitted to the photo's edges by
 GrabCut; nothing outside a box is taken (the box is around the visible part). The connected parts kept are chosen as
-GrabCut's are (those under the object clicks; from a box alone, every sizeable part). Data, training command and held-out scores of the bundled weights:
-``amodal3d/weights/clicknet/TRAINING.md``.
+GrabCut's are (those under the object clicks; from a box alone, every sizeable part). Data, training command and
+held-out scores of the bundled weights: ``amodal3d/weights/clicknet/TRAINING.md``.
 """
 
 from __future__ import annotations
