@@ -117,20 +117,20 @@ def segment_with_clicknet(image: np.ndarray, prompt: Prompt, background: np.ndar
     seeds = np.where(probability >= 0.5, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
     seeds[probability < SURE] = cv2.GC_BGD
     seeds[probability > 1 - SURE] = cv2.GC_FGD
-    if background is not None:
-        seeds[np.asarray(background, bool)] = cv2.GC_BGD
+    surely_not = None if background is None else np.asarray(background, bool)
     if prompt.box is not None:  # the box is around the visible part: nothing outside it is
-        seeds[~prompt.inside_box(image.shape[1], image.shape[0])] = cv2.GC_BGD
+        outside = ~prompt.inside_box(image.shape[1], image.shape[0])
+        surely_not = outside if surely_not is None else surely_not | outside
+    if surely_not is not None:
+        seeds[surely_not] = cv2.GC_BGD
     for (x, y), label in zip(prompt.points, prompt.point_labels()):
         cv2.circle(seeds, (int(x), int(y)), 3, int(cv2.GC_FGD if label == 1 else cv2.GC_BGD), -1)
     if not (seeds == cv2.GC_BGD).any() or not np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).any():
         mask = probability >= 0.5  # GrabCut needs both sides
     else:
         mask = grabcut(image, seeds, REFINE_ITERATIONS)
-    if background is not None:
-        mask &= ~np.asarray(background, bool)
-    if prompt.box is not None:
-        mask &= prompt.inside_box(image.shape[1], image.shape[0])
+    if surely_not is not None:
+        mask &= ~surely_not
     return keep_prompted_parts(mask, prompt)
 
 
