@@ -71,6 +71,9 @@ class AmodalNetTrainConfig:
     """Share of views whose visible mask is the bundled segmenter's (clicknet's) answer to a user's prompt on the
     pasted photo or render: one click, three clicks or the box around the visible part, as the photo benchmark
     prompts (the whole stays the target). About 0.2 s per view."""
+    context: tuple[float, float] = (0.8, 1.2)
+    """Range the canvas context is drawn from (the front end frames with ``--context``, 1.0 by default): how much
+    room around the visible part's box the network learns to complete into."""
     init: Path | None = None
     """Start from these amodalnet weights (e.g. the bundled ones, to train them further) instead of random ones."""
     seed: int = 0
@@ -137,11 +140,12 @@ def training_view(image: np.ndarray, whole: np.ndarray, rng: np.random.Generator
             pasted = softened(pasted, image.astype(np.float32), case.occluder_mask, rng)
         image, visible, occluder = pasted, case.visible_mask, case.occluder_mask
     visible = as_segmented(image, visible, rng, config.segmented_fraction, segmenter)
-    return framed_view(image, visible, whole, occluder, rng, config.chunked_fraction)
+    return framed_view(image, visible, whole, occluder, rng, config.chunked_fraction, config.context)
 
 
 def framed_view(image: np.ndarray, visible: np.ndarray, whole: np.ndarray, occluder: np.ndarray,
-                rng: np.random.Generator, chunked_fraction: float = 0.0) -> dict | None:
+                rng: np.random.Generator, chunked_fraction: float = 0.0, context: tuple[float, float] = (0.8, 1.2)
+                ) -> dict | None:
     """The view the front end would give the network: ``image`` (S, S, 3) uint8 and the masks ``visible``,
     ``valid``, ``whole``, ``occluder`` (S, S) bool; a fifth of the time the photo's border cuts the object."""
     h, w = whole.shape
@@ -158,7 +162,7 @@ def framed_view(image: np.ndarray, visible: np.ndarray, whole: np.ndarray, occlu
     visible = visible & valid
     if visible.sum() < 50:
         return None
-    frame = Frame.around(visible, SIZE, context=rng.uniform(0.8, 1.2))
+    frame = Frame.around(visible, SIZE, context=rng.uniform(*context))
     canvas_valid = frame.to_canvas(valid, fill=0)
     canvas_image = np.where(canvas_valid[..., None], frame.to_canvas(np.asarray(image, np.float32), fill=255.0),
                             255.0)
@@ -175,14 +179,15 @@ def framed_view(image: np.ndarray, visible: np.ndarray, whole: np.ndarray, occlu
 
 
 def scene_views(scenes, variants: int, rng: np.random.Generator, chunked_fraction: float = 0.0,
-                segmented_fraction: float = 0.0, segmenter=None) -> list[dict]:
+                segmented_fraction: float = 0.0, segmenter=None, context: tuple[float, float] = (0.8, 1.2)
+                ) -> list[dict]:
     """Views of rendered scenes (``read_scene_set``): the input with its visible (or, a ``segmented_fraction`` of
     the time, the ``segmenter``'s mask of it), whole and occluder masks, framed ``variants`` times each."""
     views = []
     for _, image, visible, whole, occluder in scenes:
         for _ in range(variants):
             given = as_segmented(image, visible, rng, segmented_fraction, segmenter)
-            view = framed_view(image, given, whole, occluder, rng, chunked_fraction)
+            view = framed_view(image, given, whole, occluder, rng, chunked_fraction, context)
             if view is not None:
                 views.append(view)
     return views
@@ -199,7 +204,7 @@ def training_views(photos, config: AmodalNetTrainConfig, rng: np.random.Generato
                 image, mask = drawn_scene(photos, rng)
             views.append(training_view(image, mask, rng, photos, index, config, segmenter))
     views += scene_views(scenes, config.scene_variants, rng, config.chunked_fraction, config.segmented_fraction,
-                         segmenter)
+                         segmenter, config.context)
     views = [view for view in views if view is not None]
     if not views:
         raise UserError("no training view could be made from these photos")

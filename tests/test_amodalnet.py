@@ -267,3 +267,41 @@ def test_train_amodalnet_can_learn_from_the_segmenters_masks(tmp_path, monkeypat
                        "--batch-size", "2", "--variants", "2", "--segmented-fraction", "1"]) == 0
     record = json.loads((out / "model" / "training.json").read_text())
     assert record["config"]["segmented_fraction"] == 1 and 1 <= record["views"] <= len(calls) <= 4
+
+
+def margin(result) -> float:
+    """The frame's side over the visible mask's longest side: 1 + the context it was framed with."""
+    rows, cols = np.nonzero(result.modal_mask)
+    return result.frame.side / max(np.ptp(rows) + 1, np.ptp(cols) + 1)
+
+
+def test_a_segmenters_answer_to_clicks_is_framed_wider_than_a_given_mask_or_a_box():
+    image, visible, _ = shape_on_a_photo("disc", (140, 170))
+    click = Prompt.point(120, 100)
+    clicked = complete(image, click, "amodalnet", samples=1)
+    assert clicked.segmenter == "clicknet" and margin(clicked) == pytest.approx(2.4)
+    assert margin(complete(image, Prompt(mask=visible), "amodalnet", samples=1)) == pytest.approx(2.0)
+    assert margin(complete(image, Prompt(box=(75, 45, 226, 196)), "amodalnet", samples=1)) == pytest.approx(2.0)
+    assert margin(complete(image, click, "classical", samples=1)) == pytest.approx(2.0)  # no margin of its own
+    assert margin(complete(image, click, "amodalnet", samples=1, options={"estimated_context": None})) == (
+        pytest.approx(2.0))
+    # the bench segments once and completes many times: the same mask, told where it came from, is framed the same
+    again = complete(image, Prompt(mask=clicked.modal_mask), "amodalnet", samples=1, segmented_from=click)
+    assert again.frame == clicked.frame and (again.amodal_mask == clicked.amodal_mask).all()
+
+
+def test_training_views_are_framed_with_a_context_drawn_from_the_given_range():
+    from amodal3d.train_amodalnet import framed_view
+
+    image, visible, whole = shape_on_a_photo("disc", (140, 170))
+    image = (image * 255).astype(np.uint8)
+    occluder = whole & ~visible
+    for low, high in [(1.0, 1.0), (2.0, 2.0)]:
+        sides = []
+        for seed in range(6):
+            view = framed_view(image, visible, whole, occluder, np.random.default_rng(seed), context=(low, high))
+            if view is not None:
+                rows, cols = np.nonzero(view["visible"] & view["valid"])
+                sides.append(SIZE / max(np.ptp(rows) + 1, np.ptp(cols) + 1))
+        # a view now and then is cut by a window edge, or its mask grown or shrunk by a pixel or two
+        assert len(sides) >= 4 and np.median(sides) == pytest.approx(1 + low, rel=0.03)

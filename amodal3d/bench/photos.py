@@ -85,8 +85,9 @@ def amodal_mask(case: PhotoCase, config: Configuration, visible: np.ndarray, com
     from amodal3d.completion.frontend import complete
 
     completer = cached_completer(config.completion, completion_config.backend(config.completion))  # weights loaded once
+    answered = None if config.input in GIVEN_INPUTS else prompt_of(case, config.input)
     result = complete(case.image, Prompt(mask=visible), completer, completion_config, seed=seed,
-                      occluder_mask=occluder)
+                      occluder_mask=occluder, segmented_from=answered)
     return result.amodal_mask
 
 

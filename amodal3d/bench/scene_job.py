@@ -43,6 +43,12 @@ class SceneJob:
 
     # ------------------------------------------------------------------------------------------- shared stages
 
+    def click(self):
+        """The click ``modal_est`` answers: the true visible mask's innermost pixel."""
+        from amodal3d.core.prompts import Prompt
+
+        return Prompt.point(*click_point(self.modal("modal_gt")))
+
     def modal(self, source: str) -> np.ndarray:
         if source == "modal_gt":
             return self.scene.mask(fmt.MODAL_MASK)
@@ -51,11 +57,9 @@ class SceneJob:
             if path.is_file():
                 self._modal_est = read_mask(path)
             else:
-                from amodal3d.core.prompts import Prompt
                 from amodal3d.segmenters import modal_mask
 
-                seg = modal_mask(self.image, Prompt.point(*click_point(self.modal("modal_gt"))),
-                                 self.bench.completion_config.segmenter)
+                seg = modal_mask(self.image, self.click(), self.bench.completion_config.segmenter)
                 self._modal_est = seg.mask
                 self._write(path, seg.mask)
         return self._modal_est
@@ -70,9 +74,10 @@ class SceneJob:
 
             folder = self.work / "completions" / f"{method}-{source}"
             if not (folder / "completion.json").is_file():
+                config = self.bench.completion_config
                 result = complete(self.image, Prompt(mask=self.modal(source)),
-                                  cached_completer(method, self.bench.completion_config.backend(method)),
-                                  self.bench.completion_config, seed=self.bench.seed)
+                                  cached_completer(method, config.backend(method)), config, seed=self.bench.seed,
+                                  segmented_from=None if source == "modal_gt" else self.click())
                 write_completion(result, folder, {"scene": str(self.scene.folder)}, overwrite=True)
             done = read_completion(folder)
             rgba = whole_view(done["sample_images"][0], done["amodal_mask"])

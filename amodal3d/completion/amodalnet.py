@@ -94,6 +94,11 @@ class AmodalNetConfig:
     mirrored: bool = False
     """Average the network's guess with its guess on the mirror image (twice the time). Off by default: on the dev
     photos it gained 0.2 points (86.2 against 86.0 amodal mIoU), under the 0.3 set beforehand to make it the default."""
+    estimated_context: float | None = 1.4
+    """Canvas margin (units of the visible part's longest side) when a segmenter found the visible mask from clicks: it
+    can miss a piece of the object, and a frame drawn around what it found then cuts the hidden part off. A given
+    mask, and a box (it bounds the visible part), are framed with the stage's --context. The bundled weights were
+    trained over margins of 0.8-1.8. None: --context for all."""
     weights: str | None = None
     """Another `amodal3d train-amodalnet` output (OUT, OUT/model or OUT/model/amodalnet.safetensors) instead of the
     bundled model."""
@@ -108,6 +113,7 @@ class AmodalNetCompleter:
     def __init__(self, config: AmodalNetConfig | None = None):
         self.config = config or AmodalNetConfig()
         self.resolution = int(self.config.resolution)
+        self.estimated_context = self.config.estimated_context
         self.net = cached_amodalnet(str(Path(self.config.weights).expanduser() if self.config.weights else WEIGHTS))
 
     def complete(self, inputs: CanvasInput, samples: int, seed: int) -> list[WholeSample]:

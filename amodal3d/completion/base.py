@@ -45,6 +45,9 @@ class WholeSample:
 class Completer(Protocol):
     name: ClassVar[str]
     resolution: int
+    estimated_context: float | None
+    """Optional: the canvas margin this backend wants around a segmenter's mask (None or absent: the stage's
+    ``context``, as for a given mask)."""
 
     def complete(self, inputs: CanvasInput, samples: int, seed: int) -> list[WholeSample]:
         """K whole-object samples for one occluded object; the same seed gives the same samples."""

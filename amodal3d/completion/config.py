@@ -49,7 +49,8 @@ class CompletionConfig:
     samples: Annotated[int, _Own] = 4
     """Whole-object samples K (the amodal mask is their majority vote)."""
     context: Annotated[float, _Own] = 1.0
-    """Margin around the visible mask on the backend's canvas, in units of its longest side."""
+    """Margin around the visible mask on the backend's canvas, in units of its longest side (a backend may take its
+    own for a segmenter's mask: --amodalnet.estimated-context)."""
     mask_source: Annotated[Literal["auto", "alpha", "white"], _Own] = "auto"
     """How sample masks are taken: the backend's alpha, grey < 250 on white (the paper's evaluation), or auto."""
     estimate_occluder: Annotated[bool, _Own] = False

@@ -63,9 +63,20 @@ def upsampled_mask(frame: Frame, canvas_mask: np.ndarray) -> np.ndarray:
     return frame.to_input(canvas_mask.astype(np.float32), fill=0.0) >= 0.5
 
 
+def framing_context(completer: Completer, config: CompletionConfig, answered: Prompt | None) -> float:
+    """The canvas margin: the backend's own ``estimated_context`` for a segmenter's answer to clicks (it may have
+    missed a piece of the object, and the frame is drawn around what it found), else ``config.context`` (a given
+    mask; a box, which bounds the visible part)."""
+    own = getattr(completer, "estimated_context", None)
+    if own is None or answered is None or answered.box is not None or answered.mask is not None:
+        return config.context
+    return own
+
+
 def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAULT_METHOD,
              config: CompletionConfig | None = None, *, seed: int = 0, options: dict | None = None,
-             occluder_mask: np.ndarray | Prompt | None = None, **settings) -> CompletionResult:
+             occluder_mask: np.ndarray | Prompt | None = None, segmented_from: Prompt | None = None,
+             **settings) -> CompletionResult:
     """Complete the partly hidden object the prompt points at.
 
     image : (H, W, 3) uint8 or float in [0, 1]. prompt : point(s), box or visible mask on it.
@@ -78,6 +89,8 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
         without it the occluder is estimated unless ``config.estimate_occluder`` is off. Every sample's mask is
         confined to visible + occluder (the hidden part of an object lies under whatever hides it); backends that
         use it (progressive) see it.
+    segmented_from : the prompt a segmenter turned into the prompt's mask (the bench segments a case once and
+        completes it many times); the mask is framed as that segmenter's answer, not as a given mask.
     """
     config = _with_settings(config or CompletionConfig(), settings)
     if config.samples < 1:
@@ -100,7 +113,8 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
     else:
         completer, method = method, method.name
     samples, mask_source = config.samples, config.mask_source
-    frame = Frame.around(seg.mask, completer.resolution, context=config.context)
+    answered = segmented_from if segmented_from is not None else None if seg.method == "given" else prompt
+    frame = Frame.around(seg.mask, completer.resolution, context=framing_context(completer, config, answered))
     h, w = seg.mask.shape
     canvas = CanvasInput(
         image=frame.to_canvas(image, fill=1.0),
