@@ -202,7 +202,7 @@ def test_the_example_cup_comes_out_as_a_cup_on_its_saucer():
     layers = np.flatnonzero(occupancy.any((0, 1)))  # occupied heights, bottom up
     radius = np.array([np.sqrt(occupancy[..., k].sum() / np.pi) for k in layers])  # voxels, per layer
     saucer, body = radius[: max(1, len(layers) // 6)].max(), np.median(radius[len(layers) // 3:])
-    # the saucer sticks out under the cup: 1.43 measured (with the weights before 2026-12-03's too); 1.33 from 15
-    # degrees, 0.7 inflated
-    assert saucer > 1.4 * body
+    # the saucer sticks out under the cup: 1.77 measured (1.43 while GrabCut took the box's outside as background
+    # and lost the saucer's dark rim); 1.33 from 15 degrees, 0.7 inflated
+    assert saucer > 1.45 * body
     assert len(layers) > 0.8 * body  # the cup stands up: not a flat disc

@@ -118,11 +118,13 @@ def segment_with_clicknet(image: np.ndarray, prompt: Prompt, background: np.ndar
     seeds[probability < SURE] = cv2.GC_BGD
     seeds[probability > 1 - SURE] = cv2.GC_FGD
     surely_not = None if background is None else np.asarray(background, bool)
-    if prompt.box is not None:  # the box is around the visible part: nothing outside it is
-        outside = ~prompt.inside_box(image.shape[1], image.shape[0])
-        surely_not = outside if surely_not is None else surely_not | outside
     if surely_not is not None:
         seeds[surely_not] = cv2.GC_BGD
+    if prompt.box is not None:  # the box is around the visible part: nothing outside it is
+        # but only cut there: as GrabCut's sure background its colours would also take the object's own that look
+        # like them (the demo cup's dark saucer rim, like the dark corner outside its box)
+        outside = ~prompt.inside_box(image.shape[1], image.shape[0])
+        surely_not = outside if surely_not is None else surely_not | outside
     for (x, y), label in zip(prompt.points, prompt.point_labels()):
         cv2.circle(seeds, (int(x), int(y)), 3, int(cv2.GC_FGD if label == 1 else cv2.GC_BGD), -1)
     if not (seeds == cv2.GC_BGD).any() or not np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).any():
