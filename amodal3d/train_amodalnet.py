@@ -40,6 +40,8 @@ from amodal3d.train_segmenter import (
     read_scene_set,
 )
 
+CONTEXT_RANGE = (0.8, 1.2)  # the margins the first weights were trained over
+
 
 @dataclass
 class AmodalNetTrainConfig:
@@ -71,9 +73,10 @@ class AmodalNetTrainConfig:
     """Share of views whose visible mask is the bundled segmenter's (clicknet's) answer to a user's prompt on the
     pasted photo or render: one click, three clicks or the box around the visible part, as the photo benchmark
     prompts (the whole stays the target). About 0.2 s per view."""
-    context: tuple[float, float] = (0.8, 1.2)
-    """Range the canvas context is drawn from (the front end frames with ``--context``, 1.0 by default): how much
-    room around the visible part's box the network learns to complete into."""
+    context: tuple[float, float] = CONTEXT_RANGE
+    """Range each view's canvas margin is drawn from (units of the visible part's longest side): how much room around
+    it the network learns to complete into. The front end frames a given mask or a box's with --context (1.0) and a
+    segmenter's answer to clicks with --amodalnet.estimated-context (1.4)."""
     init: Path | None = None
     """Start from these amodalnet weights (e.g. the bundled ones, to train them further) instead of random ones."""
     seed: int = 0
@@ -144,7 +147,7 @@ def training_view(image: np.ndarray, whole: np.ndarray, rng: np.random.Generator
 
 
 def framed_view(image: np.ndarray, visible: np.ndarray, whole: np.ndarray, occluder: np.ndarray,
-                rng: np.random.Generator, chunked_fraction: float = 0.0, context: tuple[float, float] = (0.8, 1.2)
+                rng: np.random.Generator, chunked_fraction: float = 0.0, context: tuple[float, float] = CONTEXT_RANGE
                 ) -> dict | None:
     """The view the front end would give the network: ``image`` (S, S, 3) uint8 and the masks ``visible``,
     ``valid``, ``whole``, ``occluder`` (S, S) bool; a fifth of the time the photo's border cuts the object."""
@@ -179,7 +182,7 @@ def framed_view(image: np.ndarray, visible: np.ndarray, whole: np.ndarray, occlu
 
 
 def scene_views(scenes, variants: int, rng: np.random.Generator, chunked_fraction: float = 0.0,
-                segmented_fraction: float = 0.0, segmenter=None, context: tuple[float, float] = (0.8, 1.2)
+                segmented_fraction: float = 0.0, segmenter=None, context: tuple[float, float] = CONTEXT_RANGE
                 ) -> list[dict]:
     """Views of rendered scenes (``read_scene_set``): the input with its visible (or, a ``segmented_fraction`` of
     the time, the ``segmenter``'s mask of it), whole and occluder masks, framed ``variants`` times each."""
@@ -242,6 +245,9 @@ def loss_of(logits, targets):
 
 def train_amodalnet(config: AmodalNetTrainConfig, log=print) -> Path:
     """Train and write ``OUT/model/amodalnet.safetensors`` (float16) and ``training.json``; returns the weights."""
+    low, high = config.context
+    if not 0 <= low <= high:
+        raise UserError(f"--context LO HI needs 0 <= LO <= HI, got {low} {high}")
     scenes = read_scene_set(config.scenes)
     initial = None if config.init is None else load_amodalnet(config.init)  # a wrong path fails before any writing
     segmenter = load_clicknet() if config.segmented_fraction > 0 else None  # loaded before the seeding, as initial

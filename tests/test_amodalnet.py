@@ -24,7 +24,13 @@ from amodal3d.completion.amodalnet import (
     network_input,
     whole_from_probability,
 )
-from amodal3d.train_amodalnet import AmodalNetTrainConfig, chunked, training_view
+from amodal3d.train_amodalnet import (
+    AmodalNetTrainConfig,
+    chunked,
+    framed_view,
+    train_amodalnet,
+    training_view,
+)
 
 
 def shape_on_a_photo(shape: str, card_at: tuple[int, int] | None):
@@ -290,9 +296,9 @@ def test_a_segmenters_answer_to_clicks_is_framed_wider_than_a_given_mask_or_a_bo
     assert again.frame == clicked.frame and (again.amodal_mask == clicked.amodal_mask).all()
 
 
-def test_training_views_are_framed_with_a_context_drawn_from_the_given_range():
-    from amodal3d.train_amodalnet import framed_view
-
+def test_training_views_are_framed_with_a_context_drawn_from_the_given_range(tmp_path):
+    with pytest.raises(UserError, match="--context"):
+        train_amodalnet(AmodalNetTrainConfig(photos=tmp_path, out=tmp_path / "out", context=(1.5, 1.0)))
     image, visible, whole = shape_on_a_photo("disc", (140, 170))
     image = (image * 255).astype(np.uint8)
     occluder = whole & ~visible

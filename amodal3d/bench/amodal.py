@@ -93,19 +93,20 @@ def voted(masks: list[np.ndarray], rule: str) -> np.ndarray:
     raise UserError(f"unknown vote rule '{rule}' (majority, union, first)")
 
 
-def visible_from(image: np.ndarray, truth: np.ndarray, source: str, segmenter) -> np.ndarray:
-    """The visible mask a row starts from (empty when our segmenter finds nothing)."""
+def visible_from(image: np.ndarray, truth: np.ndarray, source: str, segmenter) -> tuple[np.ndarray, object]:
+    """The visible mask a row starts from (empty when our segmenter finds nothing), and the prompt our segmenter
+    answered (None for the annotation)."""
     from amodal3d.bench.photos import segmented_or_empty
     from amodal3d.bench.scene_job import click_point
     from amodal3d.core.prompts import Prompt, box_around
 
     if source == "annotation" or not truth.any():
-        return truth
+        return truth, None
     if source == "box":
         prompt = Prompt(box=box_around(truth))
     else:
         prompt = Prompt.point(*click_point(truth))
-    return segmented_or_empty(image, prompt, segmenter)
+    return segmented_or_empty(image, prompt, segmenter), prompt
 
 
 def scores(predicted: np.ndarray, amodal: np.ndarray, visible_truth: np.ndarray, visible_used: np.ndarray) -> dict:
@@ -128,7 +129,7 @@ def instance_rows(instance: AmodalInstance, image: np.ndarray, config: BenchAmod
     amodal, visible_truth = instance.masks()
     hidden = 1.0 - visible_truth.sum() / max(amodal.sum(), 1)
     start = time.perf_counter()
-    visible = visible_from(image, visible_truth, config.visible, config.completion_config.segmenter)
+    visible, answered = visible_from(image, visible_truth, config.visible, config.completion_config.segmenter)
     segment_seconds = time.perf_counter() - start
     rows = []
     for method in (*BASELINES, *config.completion):
@@ -145,7 +146,7 @@ def instance_rows(instance: AmodalInstance, image: np.ndarray, config: BenchAmod
                 completer = (completer_of or (lambda m: cached_completer(m, config.completion_config.backend(m))))(
                     method)
                 result = complete(image, Prompt(mask=visible), completer, config.completion_config,
-                                  seed=config.seed + trial)
+                                  seed=config.seed + trial, segmented_from=answered)
                 predicted = voted(result.masks, config.vote) | visible
             rows.append(Row(instance.key, config_id, TABLE, config.visible, method, occlusion=float(hidden),
                             target=str(trial), category=instance.category, seed=config.seed + trial,

@@ -97,8 +97,8 @@ class AmodalNetConfig:
     estimated_context: float | None = 1.4
     """Canvas margin (units of the visible part's longest side) when a segmenter found the visible mask from clicks: it
     can miss a piece of the object, and a frame drawn around what it found then cuts the hidden part off. A given
-    mask, and a box (it bounds the visible part), are framed with the stage's --context. The bundled weights were
-    trained over margins of 0.8-1.8. None: --context for all."""
+    mask, and a box (it bounds the visible part), are framed with the stage's --context. The bundled weights'
+    last 3000 steps saw margins of 0.8-1.8. None: --context for all."""
     weights: str | None = None
     """Another `amodal3d train-amodalnet` output (OUT, OUT/model or OUT/model/amodalnet.safetensors) instead of the
     bundled model."""

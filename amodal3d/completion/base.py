@@ -45,9 +45,8 @@ class WholeSample:
 class Completer(Protocol):
     name: ClassVar[str]
     resolution: int
-    estimated_context: float | None
-    """Optional: the canvas margin this backend wants around a segmenter's mask (None or absent: the stage's
-    ``context``, as for a given mask)."""
+    # optional: ``estimated_context``, the canvas margin the backend wants around a segmenter's answer to clicks
+    # (absent or None: the stage's ``context``); see ``frontend.framing_context``
 
     def complete(self, inputs: CanvasInput, samples: int, seed: int) -> list[WholeSample]:
         """K whole-object samples for one occluded object; the same seed gives the same samples."""

@@ -68,7 +68,7 @@ def framing_context(completer: Completer, config: CompletionConfig, answered: Pr
     missed a piece of the object, and the frame is drawn around what it found), else ``config.context`` (a given
     mask; a box, which bounds the visible part)."""
     own = getattr(completer, "estimated_context", None)
-    if own is None or answered is None or answered.box is not None or answered.mask is not None:
+    if own is None or answered is None or answered.box is not None:
         return config.context
     return own
 
@@ -113,7 +113,9 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
     else:
         completer, method = method, method.name
     samples, mask_source = config.samples, config.mask_source
-    answered = segmented_from if segmented_from is not None else None if seg.method == "given" else prompt
+    answered = segmented_from
+    if answered is None and seg.method != "given":
+        answered = prompt
     frame = Frame.around(seg.mask, completer.resolution, context=framing_context(completer, config, answered))
     h, w = seg.mask.shape
     canvas = CanvasInput(

@@ -121,8 +121,9 @@ def segment_with_clicknet(image: np.ndarray, prompt: Prompt, background: np.ndar
     if surely_not is not None:
         seeds[surely_not] = cv2.GC_BGD
     if prompt.box is not None:  # the box is around the visible part: nothing outside it is
-        # but only cut there: as GrabCut's sure background its colours would also take the object's own that look
-        # like them (the demo cup's dark saucer rim, like the dark corner outside its box)
+        # the mask is cut there, but the network's guess alone seeds GrabCut in the band it sees around the box: as
+        # sure background that band also took the object's look-alike parts (the demo saucer's dark rim, like the
+        # dark corner outside its box)
         outside = ~prompt.inside_box(image.shape[1], image.shape[0])
         surely_not = outside if surely_not is None else surely_not | outside
     for (x, y), label in zip(prompt.points, prompt.point_labels()):
