@@ -184,7 +184,6 @@ def test_the_outside_of_a_box_does_not_teach_grabcut_to_drop_the_objects_look_al
     from amodal3d.data.examples import coffee_cup_prompts, occluded_coffee_cup
 
     image, _ = occluded_coffee_cup()
-    image = image / 255.0 if image.dtype == np.uint8 else image
     cup, card = coffee_cup_prompts()
     mask = modal_mask(image, cup, background=occluder_of(image, card, cup, CompletionConfig())).mask
     assert mask[300:360, 90:180].mean() > 0.85

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -43,6 +44,7 @@ class SceneJob:
 
     # ------------------------------------------------------------------------------------------- shared stages
 
+    @cached_property
     def click(self):
         """The click ``modal_est`` answers: the true visible mask's innermost pixel."""
         from amodal3d.core.prompts import Prompt
@@ -59,7 +61,7 @@ class SceneJob:
             else:
                 from amodal3d.segmenters import modal_mask
 
-                seg = modal_mask(self.image, self.click(), self.bench.completion_config.segmenter)
+                seg = modal_mask(self.image, self.click, self.bench.completion_config.segmenter)
                 self._modal_est = seg.mask
                 self._write(path, seg.mask)
         return self._modal_est
@@ -77,7 +79,7 @@ class SceneJob:
                 config = self.bench.completion_config
                 result = complete(self.image, Prompt(mask=self.modal(source)),
                                   cached_completer(method, config.backend(method)), config, seed=self.bench.seed,
-                                  segmented_from=None if source == "modal_gt" else self.click())
+                                  segmented_from=None if source == "modal_gt" else self.click)
                 write_completion(result, folder, {"scene": str(self.scene.folder)}, overwrite=True)
             done = read_completion(folder)
             rgba = whole_view(done["sample_images"][0], done["amodal_mask"])
