@@ -168,7 +168,7 @@ def test_the_protocol_switches_change_the_numbers_as_they_should(dataset, monkey
     from amodal3d.completion import frontend
 
     root, amodal, visible, _, ratio = dataset
-    monkeypatch.setattr(frontend, "complete", lambda image, prompt, completer, config, seed, segmented_from=None: _Completed(
+    monkeypatch.setattr(frontend, "complete", lambda image, prompt, completer, config, seed, **_: _Completed(
         [amodal if (seed + k) % 3 == 0 else visible for k in range(config.samples)]))
     _, instances = read_amodal_dataset(root / "coco.json")
     disc = next(i for i in instances if i.category == "disc")
