@@ -298,3 +298,27 @@ def test_in_clutter_a_pocket_between_two_visible_parts_stays_whatever_grabcut_sa
     assert trust <= 0.5  # the clutter branch
     free = hull_free_region(image, modal, valid, background, trust)
     assert free[bar & gap].all()
+
+
+def test_bench_completion_starts_rows_from_the_segmenters_answer_to_a_prompt():
+    """benchmarks/bench_completion.py --visible-from: the rows score the segmenter's answer to the user's prompt (a
+    click at the visible part's most interior point, or the box around it), not the true visible mask."""
+    import runpy
+    from pathlib import Path
+
+    from amodal3d.segmenters import modal_mask
+
+    bench = runpy.run_path(str(Path(__file__).resolve().parents[1] / "benchmarks" / "bench_completion.py"),
+                           run_name="bench")
+    image, modal, amodal = occluded_disc()
+    case = {"name": "disc", "source": "photo", "image": image, "modal": modal, "amodal": amodal, "occlusion": 0.3}
+    assert bench["user_prompt"](modal, "truth") is None
+    (x, y), = bench["user_prompt"](modal, "click1").points
+    assert modal[int(y), int(x)]
+    truth = bench["run"]([case], ["classical"], 2, 0)[0]
+    assert truth["visible_iou"] == 1.0 and truth["modal"] == mask_iou(modal, amodal)
+    for visible_from in ("click1", "box"):
+        row = bench["run"]([case], ["classical"], 2, 0, visible_from=visible_from)[0]
+        answer = modal_mask(image, bench["user_prompt"](modal, visible_from)).mask
+        assert row["visible_iou"] == mask_iou(answer, modal) > 0.8
+        assert row["modal"] == mask_iou(answer, amodal) and row["classical"] > 0.5

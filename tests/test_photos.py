@@ -19,6 +19,7 @@ from amodal3d.core.prompts import InputConfig, Prompt
 from amodal3d.data.examples import CARD_BOX, coffee_cup_prompts, occluded_coffee_cup
 
 BUILDER = Path(__file__).resolve().parents[1] / "benchmarks" / "photos" / "build_photo_bench.py"
+ERROR_PARTS = BUILDER.with_name("bench_error_parts.py")
 
 
 def _disc_case(folder: Path, split: str, shift: int = 0) -> dict:
@@ -184,6 +185,22 @@ def test_the_builder_pastes_an_occluder_hiding_a_known_part():
     points = builder["interior_points"](target.mask & ~placed, 3)
     assert len(points) == 3 and all((target.mask & ~placed)[int(y), int(x)] for x, y in points)
     assert builder["is_target"](target) and not builder["is_target"](occluder)  # the square fills over half its photo
+
+
+def test_error_parts_split_a_known_answer_by_where_it_goes_wrong():
+    error_parts = runpy.run_path(str(ERROR_PARTS), run_name="parts")["error_parts"]
+    whole = np.zeros((10, 10), bool)
+    whole[:, :6] = True  # 60 px, the right 20 hidden
+    occluder = np.zeros_like(whole)
+    occluder[:, 4:8] = True
+    visible = whole & ~occluder
+    answer_visible = visible.copy()
+    answer_visible[:, 0] = False  # 10 visible px missed
+    answer = answer_visible | occluder  # the hidden 20 found, 20 extra on the occluder
+    answer[0, 9] = True  # and 1 on the background
+    parts = error_parts(visible, whole, occluder, answer_visible, answer)
+    union = 81
+    assert np.allclose(parts, (30 / 40, 50 / union, 10 / union, 0, 20 / union, 1 / union))
 
 
 def test_the_example_cup_comes_out_as_a_cup_on_its_saucer():
