@@ -80,21 +80,22 @@ def user_prompt(visible: np.ndarray, visible_from: str) -> Prompt | None:
 def run(cases: list[dict], methods: list[str], samples: int, seed: int, estimate_occluder: bool = False,
         visible_from: str = "truth") -> list[dict]:
     from amodal3d.bench.photos import segmented_or_empty
+    from amodal3d.completion.frontend import check_image
     from amodal3d.segmenters import SegmenterConfig
 
     rows = []
     for case in cases:
         prompt = user_prompt(case["modal"], visible_from)
-        image = case["image"].astype(np.float32) / 255 if case["image"].dtype == np.uint8 else case["image"]
+        image = check_image(case["image"])  # the segmenter takes floats in [0, 1]
         visible = case["modal"] if prompt is None else segmented_or_empty(image, prompt, SegmenterConfig())
         row = {"name": case["name"], "source": case["source"], "occlusion": case["occlusion"],
                "visible_iou": mask_iou(visible, case["modal"]), "modal": mask_iou(visible, case["amodal"]),
                "hull": mask_iou(convex_hull_mask(visible), case["amodal"]) if visible.any() else 0.0}
         for method in methods:
-            start = time.perf_counter()
             if not visible.any():  # nothing found scores what an empty answer scores
                 row[f"{method}_seconds"], row[method] = 0.0, 0.0
                 continue
+            start = time.perf_counter()
             result = complete(image, Prompt(mask=visible), method=method, samples=samples, seed=seed,
                               estimate_occluder=estimate_occluder, segmented_from=prompt)
             row[f"{method}_seconds"] = time.perf_counter() - start
