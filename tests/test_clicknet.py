@@ -201,6 +201,27 @@ def test_auto_means_clicknet_with_torch_and_each_segmenter_can_be_named():
         modal_mask(image, prompt, SegmenterConfig(clicknet_weights="/nonexistent/clicknet.safetensors"))
 
 
+def test_a_box_alone_gets_the_box_weights_and_no_grabcut_fit(monkeypatch):
+    import amodal3d.segmenters.clicknet as module
+
+    image, visible, _ = mug_on_clutter()
+    box = Prompt(box=(95, 60, 247, 191))
+    assert mask_iou(modal_mask(image, box).mask, visible) > 0.85
+    with pytest.raises(UserError, match="not found"):
+        modal_mask(image, box, SegmenterConfig(clicknet_box_weights="/nonexistent/box.safetensors"))
+    with_click = Prompt(points=[(120, 110)], labels=[1], box=box.box)  # a box with clicks: the click weights, fitted
+    modal_mask(image, with_click, SegmenterConfig(clicknet_box_weights="/nonexistent/box.safetensors"))
+
+    def no_fit(*_, **__):
+        raise AssertionError("a box alone is not fitted by GrabCut")
+
+    monkeypatch.setattr(module, "grabcut", no_fit)
+    alone = modal_mask(image, box).mask
+    probability = clicknet_probability(image, box, load_clicknet(module.BOX_WEIGHTS))
+    expected = keep_prompted_parts((probability >= 0.5) & box.inside_box(image.shape[1], image.shape[0]), box)
+    assert np.array_equal(alone, expected)
+
+
 def synthetic_photo_set(folder, count=3):
     for i in range(count):
         image, _, whole = mug_on_clutter(seed=i)

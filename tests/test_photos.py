@@ -187,6 +187,17 @@ def test_the_builder_pastes_an_occluder_hiding_a_known_part():
     assert builder["is_target"](target) and not builder["is_target"](occluder)  # the square fills over half its photo
 
 
+def test_the_builder_takes_a_salient_mask_only_when_it_is_one_object():
+    one_object = runpy.run_path(str(BUILDER), run_name="builder")["one_object"]
+    yy, xx = np.mgrid[:100, :100]
+    disc = (yy - 50) ** 2 + (xx - 30) ** 2 < 15 ** 2  # 7% of the photo
+    twin = (yy - 50) ** 2 + (xx - 75) ** 2 < 15 ** 2
+    speck = (yy - 90) ** 2 + (xx - 90) ** 2 < 2 ** 2
+    assert one_object(disc) and one_object(disc | speck)
+    assert not one_object(disc | twin)  # two objects: one click could mean either
+    assert not one_object(np.ones_like(disc)) and not one_object(disc & (yy < 40))  # too large, too small
+
+
 def test_error_parts_split_a_known_answer_by_where_it_goes_wrong():
     error_parts = runpy.run_path(str(ERROR_PARTS), run_name="parts")["error_parts"]
     whole = np.zeros((10, 10), bool)

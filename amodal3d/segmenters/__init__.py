@@ -27,6 +27,9 @@ class SegmenterConfig:
     extra), else GrabCut."""
     clicknet_weights: Path | None = None
     """Another `amodal3d train-segmenter` output (OUT/model/clicknet.safetensors) instead of the bundled one."""
+    clicknet_box_weights: Path | None = None
+    """Weights for a box alone (no clicks), segmented without the GrabCut fit (default: the bundled box weights,
+    or --clicknet-weights when only that is given)."""
 
     def method(self) -> str:
         """The segmenter ``auto`` stands for here."""
@@ -69,11 +72,16 @@ def modal_mask(image: np.ndarray, prompt: Prompt, config: SegmenterConfig | None
             mask = mask & ~background
     elif method == "clicknet":
         from amodal3d.core.optional import require
-        from amodal3d.segmenters.clicknet import segment_with_clicknet
+        from amodal3d.segmenters.clicknet import BOX_WEIGHTS, is_box_alone, segment_with_clicknet
 
         for module in ("torch", "safetensors"):
             require(module, "the clicknet segmenter (or pass --segment-with grabcut)")
-        mask, score = segment_with_clicknet(image, prompt, background, config.clicknet_weights), None
+        if is_box_alone(prompt):
+            weights = config.clicknet_box_weights or config.clicknet_weights or BOX_WEIGHTS
+            mask = segment_with_clicknet(image, prompt, background, weights, fit=False)
+        else:
+            mask = segment_with_clicknet(image, prompt, background, config.clicknet_weights)
+        score = None
     else:
         from amodal3d.segmenters.grabcut import segment_with_grabcut
 

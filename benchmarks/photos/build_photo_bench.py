@@ -3,6 +3,7 @@ real cut-out from another photograph pasted over it (paper-style), so its whole 
 
     .venv/bin/python benchmarks/photos/build_photo_bench.py --out data/photo_bench [--mirrors /work/.mirror]
     .venv/bin/python benchmarks/photos/build_photo_bench.py --out segset --segmentation-set   # clicknet's training set
+    .venv/bin/python benchmarks/photos/build_photo_bench.py --out segsal --segmentation-set --salient 1500   # + DUTS
 
 The photos come from public copies in git repositories (fetch them first with the `fetch` tool; nothing is
 committed here). Splits are by source dataset, so the held-out split shares no photo, no annotator and no occluder
@@ -15,6 +16,7 @@ with the one we look at while developing:
 | dev | DAVIS-345 (frames of DAVIS 2016, Perazzi et al.) | same RITM ref | DAVIS terms: research, non-commercial |
 | heldout | COCO_MVal (COCO val2017, 10 instances per category) | same RITM ref | annotations CC BY 4.0; photos under their Flickr licences |
 | heldout | Weizmann Horse database (Borenstein & Ullman 2002) | shenshutao/image_segmentation | research use |
+| training only (`--salient N`) | DUTS-TR (Wang et al. 2017; ImageNet DET and SUN photos) | Nithurshen/salient-object-detection | research use (the copy's MIT licence covers its code) |
 
 A target is an annotated object that does not touch the photo's border (its annotated extent is then whole); its
 occluder is another object of the same split, cut from another photo, scaled to 25-90% of the target's area and
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -46,12 +49,15 @@ MAX_SIDE = 512
 RITM = ("SamsungLabs+ritm_interactive_segmentation", "repo", "refs/pull/9/head")
 BSDS = ("EstellaXinyuZhang+CSC2529_Project", "repo", "HEAD")
 HORSES = ("shenshutao+image_segmentation", "repo", "HEAD")
+DUTS = ("Nithurshen+salient-object-detection", "repo", "HEAD")
+DUTS_TRAIN = "data/DUTS-TR"
 LICENCES = {
     "grabcut": "research use (Microsoft Research GrabCut database; no licence file)",
     "berkeley": "BSDS300 photos: non-commercial research; masks: research use",
     "davis": "DAVIS 2016 terms: research, non-commercial",
     "coco_mval": "COCO annotations CC BY 4.0; photo under its Flickr licence (COCO val2017)",
     "horse": "Weizmann Horse database: research use",
+    "duts": "DUTS (Wang et al. 2017): research use",
 }
 SPLIT = {"grabcut": "dev", "berkeley": "dev", "davis": "dev", "coco_mval": "heldout", "horse": "heldout"}
 
@@ -166,6 +172,34 @@ def is_target(photo: Photo) -> bool:
     return stats[1:, cv2.CC_STAT_AREA].max() >= 0.9 * mask.sum()
 
 
+def one_object(mask: np.ndarray) -> bool:
+    """A salient-object mask that is one object: 3-60% of the photo, its largest connected part >= 90% of it."""
+    if not 0.03 <= mask.mean() <= 0.6:
+        return False
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return count > 1 and stats[1:, cv2.CC_STAT_AREA].max() >= 0.9 * mask.sum()
+
+
+def write_salient(mirrors: Path, work: Path, out: Path, count: int, seed: int = 0) -> list[str]:
+    """Copy ``count`` DUTS-TR photos whose mask is one object (a seeded pick) into a segmentation set; their
+    SOURCES.md lines. The photos are copied as they are, the masks cut at 128 (some edges are anti-aliased)."""
+    duts, commit = extract(mirrors, DUTS, [DUTS_TRAIN], work)
+    photos, masks = duts / DUTS_TRAIN / "DUTS-TR-Image", duts / DUTS_TRAIN / "DUTS-TR-Mask"
+    eligible = []
+    for path in sorted(photos.glob("*.jpg")):
+        mask = _read(masks / f"{path.stem}.png", grey=True) >= 128
+        if one_object(mask):
+            eligible.append((path, mask))
+    picked = [eligible[i] for i in sorted(np.random.default_rng(seed).permutation(len(eligible))[:count])]
+    lines = []
+    for path, mask in picked:
+        shutil.copyfile(path, out / "images" / f"duts-{path.stem}.jpg")
+        cv2.imwrite(str(out / "masks" / f"duts-{path.stem}.png"), mask.astype(np.uint8) * 255)
+        lines.append(f"- duts-{path.stem}: Nithurshen/salient-object-detection@{commit}:{DUTS_TRAIN}/DUTS-TR-Image/"
+                     f"{path.name}; {LICENCES['duts']}\n")
+    return lines
+
+
 def cutout(photo: Photo) -> tuple[np.ndarray, np.ndarray]:
     ys, xs = np.nonzero(photo.mask)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
@@ -226,6 +260,8 @@ def main() -> None:
     parser.add_argument("--segmentation-set", action="store_true",
                         help="write every dev photo with its object mask (amodal3d train-segmenter --photos OUT), "
                              "all DAVIS frames, instead of cases")
+    parser.add_argument("--salient", type=int, default=0, metavar="N",
+                        help="with --segmentation-set: also N DUTS-TR photos whose mask is one object")
     parser.add_argument("--backgrounds", action="store_true",
                         help="write the dev photos themselves (amodal3d make-pairs --backgrounds OUT) instead of cases")
     args = parser.parse_args()
@@ -233,6 +269,10 @@ def main() -> None:
         raise SystemExit(f"{args.out}: exists and is not empty")
     with tempfile.TemporaryDirectory() as work:
         photos = load_photos(args.mirrors, Path(work), davis_every=1 if args.segmentation_set else 4)
+        if args.segmentation_set:
+            for folder in ("images", "masks"):
+                (args.out / folder).mkdir(parents=True, exist_ok=True)
+            salient = write_salient(args.mirrors, Path(work), args.out, args.salient) if args.salient else []
     rng = np.random.default_rng(args.seed)
     if args.pairs:
         from amodal3d.data.pairs import write_pairs
@@ -243,16 +283,14 @@ def main() -> None:
         print(f"{count} training pairs from dev photos in {args.out}")
         return
     if args.segmentation_set:
-        for folder in ("images", "masks"):
-            (args.out / folder).mkdir(parents=True, exist_ok=True)
         dev = [p for p in photos if SPLIT[p.dataset] == "dev" and p.mask.sum() >= 400]
         for photo in dev:
             cv2.imwrite(str(args.out / "images" / f"{photo.key}.jpg"), photo.image[..., ::-1],
                         [cv2.IMWRITE_JPEG_QUALITY, 95])
             cv2.imwrite(str(args.out / "masks" / f"{photo.key}.png"), photo.mask.astype(np.uint8) * 255)
         (args.out / "SOURCES.md").write_text("".join(f"- {p.key}: {p.provenance}; {LICENCES[p.dataset]}\n"
-                                                     for p in dev))
-        print(f"{len(dev)} dev photos with masks in {args.out}")
+                                                     for p in dev) + "".join(salient))
+        print(f"{len(dev)} dev photos and {len(salient)} DUTS photos with masks in {args.out}")
         return
     if args.backgrounds:
         args.out.mkdir(parents=True, exist_ok=True)
