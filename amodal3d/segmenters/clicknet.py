@@ -5,9 +5,10 @@ Input: the photo (for a box: the box grown by ``BOX_MARGIN``) resized to ``SIZE`
 at that size: discs at the object clicks; discs at the not-the-object clicks plus a given occluder's mask; the box
 (1 inside). Output: the visible mask's logits, resized back to the photo; from three or more object clicks, the
 network then looks again, closer, at the box of what it found. The mask is then fitted to the photo's edges by
-GrabCut (a box alone: its own weights, ``BOX_WEIGHTS``, and no fit); nothing outside a box is taken (the box is around the visible part). The connected parts kept are chosen as
-GrabCut's are (those under the object clicks; from a box alone, every sizeable part). Data, training command and
-held-out scores of the bundled weights: ``amodal3d/weights/clicknet/TRAINING.md``.
+GrabCut; nothing outside a box is taken (the box is around the visible part). A box alone has its own weights
+(``BOX_WEIGHTS``) and no fit. The connected parts kept are chosen as GrabCut's are (those under the object clicks;
+from a box alone, every sizeable part). Data, training command and held-out scores of the bundled weights:
+``amodal3d/weights/clicknet/TRAINING.md``.
 """
 
 from __future__ import annotations
