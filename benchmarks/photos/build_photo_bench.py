@@ -165,19 +165,18 @@ def is_target(photo: Photo) -> bool:
     mask = photo.mask
     if mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any():
         return False
-    area = mask.mean()
-    if not 0.02 <= area <= 0.5:
-        return False
-    _, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    return stats[1:, cv2.CC_STAT_AREA].max() >= 0.9 * mask.sum()
+    return 0.02 <= mask.mean() <= 0.5 and mostly_one_piece(mask)
+
+
+def mostly_one_piece(mask: np.ndarray) -> bool:
+    """The mask's largest connected part holds at least 90% of it."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return count > 1 and stats[1:, cv2.CC_STAT_AREA].max() >= 0.9 * mask.sum()
 
 
 def one_object(mask: np.ndarray) -> bool:
-    """A salient-object mask that is one object: 3-60% of the photo, its largest connected part >= 90% of it."""
-    if not 0.03 <= mask.mean() <= 0.6:
-        return False
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    return count > 1 and stats[1:, cv2.CC_STAT_AREA].max() >= 0.9 * mask.sum()
+    """A salient-object mask that is one object: 3-60% of the photo, mostly one piece."""
+    return 0.03 <= mask.mean() <= 0.6 and mostly_one_piece(mask)
 
 
 def write_salient(mirrors: Path, work: Path, out: Path, count: int, seed: int = 0) -> list[str]:
