@@ -296,6 +296,44 @@ def test_a_segmenters_answer_to_clicks_is_framed_wider_than_a_given_mask_or_a_bo
     assert again.frame == clicked.frame and (again.amodal_mask == clicked.amodal_mask).all()
 
 
+def test_a_segmenters_answer_to_clicks_is_completed_by_the_clicks_weights(tmp_path, monkeypatch):
+    import torch
+    from safetensors.torch import save_file
+
+    from amodal3d.completion import amodalnet
+
+    paths = {}
+    for seed, name in enumerate(("main", "clicks")):
+        torch.manual_seed(seed)
+        paths[name] = tmp_path / f"{name}.safetensors"
+        save_file({k: v.contiguous() for k, v in build_amodalnet().state_dict().items()}, str(paths[name]))
+    first = {name: next(load_amodalnet(path).parameters()).sum().item() for name, path in paths.items()}
+    first["bundled"] = next(load_amodalnet(amodalnet.WEIGHTS).parameters()).sum().item()
+    used = []
+    probabilities = amodalnet.amodalnet_probabilities
+    monkeypatch.setattr(amodalnet, "amodalnet_probabilities", lambda inputs, net, mirrored=False: used.append(
+        next(name for name, value in first.items() if next(net.parameters()).sum().item() == value))
+        or probabilities(inputs, net, mirrored))
+
+    image, visible, _ = shape_on_a_photo("disc", (140, 170))
+    click = Prompt.point(120, 100)
+    both = {"weights": str(paths["main"]), "clicks_weights": str(paths["clicks"])}
+    prompts = [click, Prompt(points=[(120, 100), (30, 30)], labels=[1, 0]), Prompt(mask=visible),
+               Prompt(box=(75, 45, 226, 196)), Prompt(box=(75, 45, 226, 196), points=[(120, 100)], labels=[1])]
+    for prompt in prompts:
+        complete(image, prompt, "amodalnet", samples=1, options=both)
+    assert used == ["clicks", "clicks", "main", "main", "main"]
+    clicked = complete(image, click, "amodalnet", samples=1, options=both)
+    complete(image, Prompt(mask=clicked.modal_mask), "amodalnet", samples=1, options=both, segmented_from=click)
+    complete(image, click, "amodalnet", samples=1, options={"weights": str(paths["main"])})  # stands for both
+    complete(image, click, "amodalnet", samples=1)
+    complete(image, click, "amodalnet", samples=1, options={"clicks_weights": str(paths["clicks"])})
+    complete(image, Prompt(mask=visible), "amodalnet", samples=1, options={"clicks_weights": str(paths["clicks"])})
+    assert used[5:] == ["clicks", "clicks", "main", "bundled", "clicks", "bundled"]
+    with pytest.raises(UserError, match="amodalnet weights .* not found"):
+        complete(image, click, "amodalnet", options={"clicks_weights": str(tmp_path / "none.safetensors")})
+
+
 def test_training_views_are_framed_with_a_context_drawn_from_the_given_range(tmp_path):
     with pytest.raises(UserError, match="--context"):
         train_amodalnet(AmodalNetTrainConfig(photos=tmp_path, out=tmp_path / "out", context=(1.5, 1.0)))

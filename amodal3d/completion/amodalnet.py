@@ -58,7 +58,7 @@ def load_amodalnet(path: str | Path = WEIGHTS):
     return load_unet_weights(path, IN_CHANNELS, OUT_CHANNELS, "amodalnet", "train-amodalnet")
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=4)
 def cached_amodalnet(path: str):
     return load_amodalnet(path)
 
@@ -102,6 +102,11 @@ class AmodalNetConfig:
     weights: str | None = None
     """Another `amodal3d train-amodalnet` output (OUT, OUT/model or OUT/model/amodalnet.safetensors) instead of the
     bundled model."""
+    clicks_weights: str | None = None
+    """Other weights (a train-amodalnet output, e.g. with --segmented-fraction) for a visible mask a segmenter found
+    from clicks, which can miss a piece of the object or take in a neighbour; a given mask, a box's and a box with
+    clicks keep --amodalnet.weights. None: --amodalnet.weights for all (no second network is bundled: see
+    TRAINING.md)."""
 
 
 @register_completer("amodalnet")
@@ -116,8 +121,16 @@ class AmodalNetCompleter:
         self.estimated_context = self.config.estimated_context
         self.net = cached_amodalnet(str(Path(self.config.weights).expanduser() if self.config.weights else WEIGHTS))
 
+    @property
+    def clicks_net(self):
+        """The network for a segmenter's answer to clicks (loaded when first needed)."""
+        if not self.config.clicks_weights:
+            return self.net
+        return cached_amodalnet(str(Path(self.config.clicks_weights).expanduser()))
+
     def complete(self, inputs: CanvasInput, samples: int, seed: int) -> list[WholeSample]:
-        whole, _ = amodalnet_probabilities(inputs, self.net, self.config.mirrored)
+        net = self.clicks_net if inputs.answers_clicks else self.net
+        whole, _ = amodalnet_probabilities(inputs, net, self.config.mirrored)
         shapes = [whole_from_probability(whole, inputs.modal, float(t)) for t in stratified(self.config.thresholds, samples, seed)]
         appearance = object_appearance(inputs.image, inputs.modal, np.logical_or.reduce(shapes))
         return [WholeSample(rgb=np.where(shape[..., None], appearance, 1.0).astype(np.float32),

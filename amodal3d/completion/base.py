@@ -23,13 +23,15 @@ class CanvasInput:
     """``image`` (S, S, 3) float in [0, 1]; ``modal`` (S, S) bool visible mask; ``valid`` (S, S) bool, False where the
     canvas is padding outside the input image (the image border hides the object there too); ``occluder`` (S, S)
     bool, the pixels of the objects in front, when the caller knows them (else None); ``occluder_estimated``: it
-    was estimated from the photo, not given by the user."""
+    was estimated from the photo, not given by the user; ``answers_clicks``: ``modal`` is a segmenter's answer to
+    clicks (it can miss a piece of the object or take in a neighbour), not a given mask or a box's."""
 
     image: np.ndarray
     modal: np.ndarray
     valid: np.ndarray
     occluder: np.ndarray | None = None
     occluder_estimated: bool = False
+    answers_clicks: bool = False
 
 
 @dataclass

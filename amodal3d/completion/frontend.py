@@ -68,9 +68,12 @@ def framing_context(completer: Completer, config: CompletionConfig, answered: Pr
     missed a piece of the object, and the frame is drawn around what it found), else ``config.context`` (a given
     mask; a box, which bounds the visible part)."""
     own = getattr(completer, "estimated_context", None)
-    if own is None or answered is None or answered.box is not None:
-        return config.context
-    return own
+    return config.context if own is None or not answers_clicks(answered) else own
+
+
+def answers_clicks(answered: Prompt | None) -> bool:
+    """The visible mask is a segmenter's answer to clicks alone (``answered``: the prompt it segmented, if any)."""
+    return answered is not None and answered.box is None
 
 
 def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAULT_METHOD,
@@ -125,6 +128,7 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
         occluder=None if occluder_mask is None else frame.to_canvas(np.asarray(occluder_mask, bool), fill=0,
                                                                      nearest=True),
         occluder_estimated=occluder == "estimated",
+        answers_clicks=answers_clicks(answered),
     )
     start = time.perf_counter()
     wholes = completer.complete(canvas, samples=samples, seed=seed)
