@@ -63,17 +63,12 @@ def upsampled_mask(frame: Frame, canvas_mask: np.ndarray) -> np.ndarray:
     return frame.to_input(canvas_mask.astype(np.float32), fill=0.0) >= 0.5
 
 
-def framing_context(completer: Completer, config: CompletionConfig, answered: Prompt | None) -> float:
+def framing_context(completer: Completer, config: CompletionConfig, answers_clicks: bool) -> float:
     """The canvas margin: the backend's own ``estimated_context`` for a segmenter's answer to clicks (it may have
     missed a piece of the object, and the frame is drawn around what it found), else ``config.context`` (a given
     mask; a box, which bounds the visible part)."""
     own = getattr(completer, "estimated_context", None)
-    return config.context if own is None or not answers_clicks(answered) else own
-
-
-def answers_clicks(answered: Prompt | None) -> bool:
-    """The visible mask is a segmenter's answer to clicks alone (``answered``: the prompt it segmented, if any)."""
-    return answered is not None and answered.box is None
+    return config.context if own is None or not answers_clicks else own
 
 
 def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAULT_METHOD,
@@ -119,7 +114,8 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
     answered = segmented_from
     if answered is None and seg.method != "given":
         answered = prompt
-    frame = Frame.around(seg.mask, completer.resolution, context=framing_context(completer, config, answered))
+    answers_clicks = answered is not None and answered.box is None  # a segmenter's answer to clicks alone
+    frame = Frame.around(seg.mask, completer.resolution, context=framing_context(completer, config, answers_clicks))
     h, w = seg.mask.shape
     canvas = CanvasInput(
         image=frame.to_canvas(image, fill=1.0),
@@ -128,7 +124,7 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
         occluder=None if occluder_mask is None else frame.to_canvas(np.asarray(occluder_mask, bool), fill=0,
                                                                      nearest=True),
         occluder_estimated=occluder == "estimated",
-        answers_clicks=answers_clicks(answered),
+        answers_clicks=answers_clicks,
     )
     start = time.perf_counter()
     wholes = completer.complete(canvas, samples=samples, seed=seed)
