@@ -31,6 +31,8 @@ class Command:
 COMMANDS = {
     "render-scenes": Command("blender_scenes.generate:RenderScenesConfig", "amodal3d.commands:render_scenes",
                              "Render occluded object scenes with full amodal ground truth."),
+    "make-shapes": Command("amodal3d.commands:MakeShapesConfig", "amodal3d.commands:make_shapes",
+                           "Random procedural objects (textured with photo crops) for training renders."),
     "objects": Command("amodal3d.commands:ObjectsConfig", "amodal3d.commands:objects",
                        "List object assets with their categories and sizes."),
     "complete": Command("amodal3d.commands:CompleteConfig", "amodal3d.commands:complete",

@@ -49,6 +49,38 @@ def render_scenes(config) -> int:
     return 1 if failed and not done else 0
 
 
+# --------------------------------------------------------------------------------------------------------- make-shapes
+
+@dataclass
+class MakeShapesConfig:
+    """Random procedural objects for training renders (superellipsoids, blobs, prisms, lathed profiles, compounds),
+    most textured with crops of your photos: `amodal3d render-scenes --objects OUT/*/*.obj OUT/*.ply`."""
+
+    out: Path
+    """Output folder: new or empty (an earlier make-shapes folder there needs --overwrite)."""
+    num: int = 60
+    """Number of objects (the five families in turn)."""
+    seed: int = 0
+    textures: Path | None = None
+    """Folder of photos (.jpg/.png, or a photo set with images/) whose square crops texture the objects; without it
+    textured objects get stripes or checks."""
+    textured_fraction: float = 0.8
+    """Share of the objects with a texture (the rest get a random material when rendered)."""
+    overwrite: bool = False
+    """Replace an earlier make-shapes folder in --out (atomically)."""
+
+
+def make_shapes(config: MakeShapesConfig) -> int:
+    from blender_scenes.shapes import write_shapes
+
+    meshes = write_shapes(config.out, config.num, config.seed, config.textures, config.textured_fraction,
+                          config.overwrite)
+    textured = sum(path.suffix == ".obj" for path in meshes)
+    print(f"{config.out}: {len(meshes)} objects ({textured} textured); render them with "
+          f"amodal3d render-scenes --objects {config.out}/*/*.obj {config.out}/*.ply")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------------------- objects
 
 @dataclass
