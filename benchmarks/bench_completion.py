@@ -9,10 +9,11 @@ each annotated instance that does not touch the image border is a whole object; 
 over it to hide 20-50% or 50-80% of it, one paste per target and --per-target, drawn anew for each of --photo-seeds.
 Without --scenes, 20 scenes of the bundled objects are rendered first.
 
---visible-from click1 / box: each row starts from our segmenter's visible mask for a click at the visible part's most
-interior point, or for the box around it (as the real-photo benchmark's prompt rows do), instead of the true one; the
-visible mask's IoU is printed too. The labelme photos were never used to train or tune the bundled networks, so this is
-where a change to the prompt path can be judged on unseen photos before the held-out split is scored.
+--visible-from click1 / click3 / box: each row starts from our segmenter's visible mask for a click at the visible
+part's most interior point (click3: its three most interior points), or for the box around it (as the real-photo
+benchmark's prompt rows do), instead of the true one; the visible mask's IoU is printed too. The labelme photos were
+never used to train or tune the bundled networks, so this is where a change to the prompt path can be judged on
+unseen photos before the held-out split is scored.
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ def photo_cases(root: Path, per_target: int, seed: int) -> list[dict]:
 
 def user_prompt(visible: np.ndarray, visible_from: str) -> Prompt | None:
     """The prompt a user gives for ``visible_from`` (None: the true visible mask is given)."""
-    if visible_from == "click1":
-        return Prompt(points=[tuple(interior_points(visible, 1)[0])], labels=[1])
+    if visible_from in ("click1", "click3"):
+        points = [tuple(point) for point in interior_points(visible, int(visible_from[-1]))]
+        return Prompt(points=points, labels=[1] * len(points))
     return Prompt(box=box_around(visible)) if visible_from == "box" else None
 
 
@@ -130,7 +132,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write per-case rows here")
     parser.add_argument("--estimate-occluder", action="store_true", help="confine completions to visible + the "
                         "estimated occluder")
-    parser.add_argument("--visible-from", choices=("truth", "click1", "box"), default="truth",
+    parser.add_argument("--visible-from", choices=("truth", "click1", "click3", "box"), default="truth",
                         help="the visible mask rows start from: the true one, or our segmenter's from a prompt")
     args = parser.parse_args()
 

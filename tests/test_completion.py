@@ -302,7 +302,8 @@ def test_in_clutter_a_pocket_between_two_visible_parts_stays_whatever_grabcut_sa
 
 def test_bench_completion_starts_rows_from_the_segmenters_answer_to_a_prompt():
     """benchmarks/bench_completion.py --visible-from: the rows score the segmenter's answer to the user's prompt (a
-    click at the visible part's most interior point, or the box around it), not the true visible mask."""
+    click at the visible part's most interior point, its three most interior points, or the box around it), not the
+    true visible mask."""
     import runpy
     from pathlib import Path
 
@@ -315,9 +316,12 @@ def test_bench_completion_starts_rows_from_the_segmenters_answer_to_a_prompt():
     assert bench["user_prompt"](modal, "truth") is None
     (x, y), = bench["user_prompt"](modal, "click1").points
     assert modal[int(y), int(x)]
+    three = bench["user_prompt"](modal, "click3")
+    assert len(set(three.points)) == 3 and all(modal[int(y), int(x)] for x, y in three.points)
+    assert three.point_labels().tolist() == [1, 1, 1]
     truth = bench["run"]([case], ["classical"], 2, 0)[0]
     assert truth["visible_iou"] == 1.0 and truth["modal"] == mask_iou(modal, amodal)
-    for visible_from in ("click1", "box"):
+    for visible_from in ("click1", "click3", "box"):
         row = bench["run"]([case], ["classical"], 2, 0, visible_from=visible_from)[0]
         answer = modal_mask(image, bench["user_prompt"](modal, visible_from)).mask
         assert row["visible_iou"] == mask_iou(answer, modal) > 0.8
