@@ -75,6 +75,7 @@ def make_shapes(config: MakeShapesConfig) -> int:
 
     meshes = write_shapes(config.out, config.num, config.seed, config.textures, config.textured_fraction,
                           config.overwrite)
+    save_config(config.out, "make-shapes", config)  # `--config OUT/config.json` makes the same set again
     textured = sum(path.suffix == ".obj" for path in meshes)
     print(f"{config.out}: {len(meshes)} objects ({textured} textured); render them with "
           f"amodal3d render-scenes --objects {config.out}/*/*.obj {config.out}/*.ply")

@@ -49,14 +49,19 @@ def test_textured_objects_wear_crops_of_the_given_photos_and_load_for_render_sce
 def test_the_same_seed_writes_the_same_files_and_an_earlier_set_is_replaced_only_when_asked(tmp_path, capsys):
     first = write_shapes(tmp_path / "a", 6, seed=2)
     second = write_shapes(tmp_path / "b", 6, seed=2)
-    assert [p.read_bytes() for p in first if p.suffix == ".ply"] == [
-        p.read_bytes() for p in second if p.suffix == ".ply"]
+    assert {p.suffix for p in first} == {".obj", ".ply"}
     assert [p.relative_to(tmp_path / "a") for p in first] == [p.relative_to(tmp_path / "b") for p in second]
+    assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
+    assert first[0].read_bytes() != write_shapes(tmp_path / "d", 1, seed=3)[0].read_bytes()
     assert entrypoint(["make-shapes", "--out", str(tmp_path / "a"), "--num", "3"]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert entrypoint(["make-shapes", "--out", str(tmp_path / "a"), "--num", "3", "--overwrite"]) == 0
     assert "3 objects" in capsys.readouterr().out
-    assert len([p for p in (tmp_path / "a").iterdir() if not p.name.startswith(".")]) == 3
+    made = sorted(p.name for p in (tmp_path / "a").iterdir() if not p.name.startswith("."))
+    assert len(made) == 4 and "config.json" in made
+    again = ["make-shapes", "--config", str(tmp_path / "a" / "config.json"), "--out", str(tmp_path / "c")]
+    assert entrypoint(again) == 0
+    assert sorted(p.name for p in (tmp_path / "c").iterdir() if not p.name.startswith(".")) == made
 
 
 def test_user_mistakes_get_one_line_and_nothing_on_disk(tmp_path, capsys):
