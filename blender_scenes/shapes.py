@@ -85,12 +85,12 @@ TUMBLED = (blob, compound)  # no natural up: turned at random
 
 def uv_projection(vertices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(N, 2) texture coordinates: a spherical projection about the centre, or a planar one along random axes."""
-    centred = vertices - vertices.mean(0)
+    around_mean = vertices - vertices.mean(0)
     if rng.random() < 0.5:
-        u = np.arctan2(centred[:, 1], centred[:, 0]) / (2 * np.pi) + 0.5
-        cosine = centred[:, 2] / (np.linalg.norm(centred, axis=1) + 1e-9)
+        u = np.arctan2(around_mean[:, 1], around_mean[:, 0]) / (2 * np.pi) + 0.5
+        cosine = around_mean[:, 2] / (np.linalg.norm(around_mean, axis=1) + 1e-9)
         return np.stack([u, np.arccos(np.clip(cosine, -1, 1)) / np.pi], 1)
-    flat = centred @ np.linalg.qr(rng.normal(size=(3, 3)))[0][:, :2]
+    flat = around_mean @ np.linalg.qr(rng.normal(size=(3, 3)))[0][:, :2]
     return np.stack([(c - c.min()) / (np.ptp(c) + 1e-9) for c in flat.T], 1)
 
 
