@@ -238,6 +238,16 @@ def case_reconstruct_tiny(tmp):
     return {"args": ["reconstruct", "--image", "px.png", "--out", "o"]}
 
 
+def case_make_shapes_into_user_folder(tmp):
+    user_files(tmp / "docs")
+    return {"args": ["make-shapes", "--out", "docs", "--num", "3"], "keep": tmp / "docs"}
+
+
+def case_make_shapes_textures_without_photos(tmp):
+    user_files(tmp / "pictures")
+    return {"args": ["make-shapes", "--out", "o", "--num", "3", "--textures", "pictures"], "keep": tmp / "pictures"}
+
+
 def case_exif_rotated(tmp):
     """A phone portrait: stored landscape with EXIF orientation 6 (rotate 90 degrees clockwise to view)."""
     from PIL import Image
@@ -290,6 +300,8 @@ CASES = [
     Case(10, "bench --limit 0", case_bench_limit_zero),
     Case(10, "reconstruct a 1x1 image", case_reconstruct_tiny),
     Case(10, "eval: NaN vertices", case_eval_nan_vertices),
+    Case(18, "make-shapes --out <user folder>", case_make_shapes_into_user_folder),
+    Case(18, "make-shapes --textures <folder without photos>", case_make_shapes_textures_without_photos),
 ]
 
 
