@@ -309,6 +309,7 @@ def test_a_segmenters_answer_to_clicks_is_completed_by_the_clicks_weights(tmp_pa
         save_file({k: v.contiguous() for k, v in build_amodalnet().state_dict().items()}, str(paths[name]))
     first = {name: next(load_amodalnet(path).parameters()).sum().item() for name, path in paths.items()}
     first["bundled"] = next(load_amodalnet(amodalnet.WEIGHTS).parameters()).sum().item()
+    first["bundled clicks"] = next(load_amodalnet(amodalnet.CLICKS_WEIGHTS).parameters()).sum().item()
     used = []
     probabilities = amodalnet.amodalnet_probabilities
     monkeypatch.setattr(amodalnet, "amodalnet_probabilities", lambda inputs, net, mirrored=False: used.append(
@@ -329,7 +330,14 @@ def test_a_segmenters_answer_to_clicks_is_completed_by_the_clicks_weights(tmp_pa
     complete(image, click, "amodalnet", samples=1)
     complete(image, click, "amodalnet", samples=1, options={"clicks_weights": str(paths["clicks"])})
     complete(image, Prompt(mask=visible), "amodalnet", samples=1, options={"clicks_weights": str(paths["clicks"])})
-    assert used[5:] == ["clicks", "clicks", "main", "bundled", "clicks", "bundled"]
+    assert used[5:] == ["clicks", "clicks", "main", "bundled clicks", "clicks", "bundled"]
+    three = Prompt(points=[(120, 100), (100, 130), (150, 140)], labels=[1, 1, 1])
+    two = Prompt(points=[(120, 100), (100, 130), (30, 30)], labels=[1, 1, 0])
+    for prompt in (click, two, three, Prompt(mask=visible)):  # three clicks: a second, closer look, a tight mask
+        complete(image, prompt, "amodalnet", samples=1, options=both)
+    complete(image, three, "amodalnet", samples=1, options={**both, "clicks_weights_up_to": None})
+    complete(image, three, "amodalnet", samples=1)
+    assert used[11:] == ["clicks", "clicks", "main", "main", "clicks", "bundled"]
     with pytest.raises(UserError, match="amodalnet weights .* not found"):
         complete(image, click, "amodalnet", options={"clicks_weights": str(tmp_path / "none.safetensors")})
 

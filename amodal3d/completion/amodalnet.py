@@ -8,7 +8,8 @@ one (else zeros; an estimated occluder only confines the masks afterwards, as fo
 maps, the whole object and what stands in front of it. Each sample's mask is the whole-object probability cut at its
 own threshold (spread over ``thresholds``; the vote takes the consensus), the parts touching the visible part, holes
 filled, the visible part included. The hidden part's colours come from the visible part (``classical``'s
-restricted inpainting). Data, command and held-out scores of the bundled weights:
+restricted inpainting). A segmenter's answer to one or two clicks goes to a second bundled network
+(``CLICKS_WEIGHTS``), trained on with such answers and with renders of procedural shapes. Data, command and held-out scores of the bundled weights:
 ``amodal3d/weights/amodalnet/TRAINING.md``.
 """
 
@@ -32,6 +33,8 @@ SIZE = 160
 IN_CHANNELS = 6  # RGB, visible, photo (not padding), given occluder
 OUT_CHANNELS = 2  # whole object, occluder
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "amodalnet" / "amodalnet.safetensors"
+# trained on with clicknet's answers and 900 procedural shapes; for a segmenter's answer to one or two clicks
+CLICKS_WEIGHTS = WEIGHTS.with_name("amodalnet-clicks.safetensors")
 
 
 def network_input(image: np.ndarray, visible: np.ndarray, valid: np.ndarray, occluder: np.ndarray | None = None,
@@ -105,8 +108,12 @@ class AmodalNetConfig:
     clicks_weights: str | None = None
     """Other weights (a train-amodalnet output, e.g. with --segmented-fraction) for a visible mask a segmenter found
     from clicks, which can miss a piece of the object or take in a neighbour; a given mask, a box's and a box with
-    clicks keep --amodalnet.weights. None: --amodalnet.weights for all (no second network is bundled: see
-    TRAINING.md)."""
+    clicks keep --amodalnet.weights. None: the bundled clicks network (TRAINING.md), or --amodalnet.weights for all
+    when those are given."""
+    clicks_weights_up_to: int | None = 2
+    """Use the clicks weights only for answers to at most this many object clicks (None: any number). From three or
+    more clicks clicknet looks twice and its mask is tight; from one or two it looks once and often spills onto a
+    neighbour or the occluder."""
 
 
 @register_completer("amodalnet")
@@ -124,12 +131,16 @@ class AmodalNetCompleter:
     @property
     def clicks_net(self):
         """The network for a segmenter's answer to clicks (loaded when first needed)."""
-        if not self.config.clicks_weights:
-            return self.net
-        return cached_amodalnet(str(Path(self.config.clicks_weights).expanduser()))
+        if self.config.clicks_weights:
+            return cached_amodalnet(str(Path(self.config.clicks_weights).expanduser()))
+        return self.net if self.config.weights else cached_amodalnet(str(CLICKS_WEIGHTS))
+
+    def uses_clicks_net(self, inputs: CanvasInput) -> bool:
+        most = self.config.clicks_weights_up_to
+        return inputs.answers_clicks and (most is None or inputs.clicks <= most)
 
     def complete(self, inputs: CanvasInput, samples: int, seed: int) -> list[WholeSample]:
-        net = self.clicks_net if inputs.answers_clicks else self.net
+        net = self.clicks_net if self.uses_clicks_net(inputs) else self.net
         whole, _ = amodalnet_probabilities(inputs, net, self.config.mirrored)
         shapes = [whole_from_probability(whole, inputs.modal, float(t)) for t in stratified(self.config.thresholds, samples, seed)]
         appearance = object_appearance(inputs.image, inputs.modal, np.logical_or.reduce(shapes))

@@ -24,7 +24,8 @@ class CanvasInput:
     canvas is padding outside the input image (the image border hides the object there too); ``occluder`` (S, S)
     bool, the pixels of the objects in front, when the caller knows them (else None); ``occluder_estimated``: it
     was estimated from the photo, not given by the user; ``answers_clicks``: ``modal`` is a segmenter's answer to
-    clicks (it can miss a piece of the object or take in a neighbour), not a given mask or a box's."""
+    clicks (it can miss a piece of the object or take in a neighbour), not a given mask or a box's; ``clicks``: how many
+    object clicks that answer came from (0 when it is not one)."""
 
     image: np.ndarray
     modal: np.ndarray
@@ -32,6 +33,7 @@ class CanvasInput:
     occluder: np.ndarray | None = None
     occluder_estimated: bool = False
     answers_clicks: bool = False
+    clicks: int = 0
 
 
 @dataclass

@@ -125,6 +125,7 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
                                                                      nearest=True),
         occluder_estimated=occluder == "estimated",
         answers_clicks=answers_clicks,
+        clicks=len(answered.object_points) if answers_clicks else 0,
     )
     start = time.perf_counter()
     wholes = completer.complete(canvas, samples=samples, seed=seed)
