@@ -335,7 +335,7 @@ def test_a_segmenters_answer_to_clicks_is_completed_by_the_clicks_weights(tmp_pa
     two = Prompt(points=[(120, 100), (100, 130), (30, 30)], labels=[1, 1, 0])
     for prompt in (click, two, three, Prompt(mask=visible)):  # three clicks: a second, closer look, a tight mask
         complete(image, prompt, "amodalnet", samples=1, options=both)
-    complete(image, three, "amodalnet", samples=1, options={**both, "clicks_weights_up_to": None})
+    complete(image, three, "amodalnet", samples=1, options={**both, "clicks_net_max_clicks": None})
     complete(image, three, "amodalnet", samples=1)
     assert used[11:] == ["clicks", "clicks", "main", "main", "clicks", "bundled"]
     with pytest.raises(UserError, match="amodalnet weights .* not found"):

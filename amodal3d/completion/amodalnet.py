@@ -9,8 +9,8 @@ maps, the whole object and what stands in front of it. Each sample's mask is the
 own threshold (spread over ``thresholds``; the vote takes the consensus), the parts touching the visible part, holes
 filled, the visible part included. The hidden part's colours come from the visible part (``classical``'s
 restricted inpainting). A segmenter's answer to one or two clicks goes to a second bundled network
-(``CLICKS_WEIGHTS``), trained on with such answers and with renders of procedural shapes. Data, command and held-out scores of the bundled weights:
-``amodal3d/weights/amodalnet/TRAINING.md``.
+(``CLICKS_WEIGHTS``), trained on with such answers and with renders of procedural shapes. Data, command and held-out
+scores of the bundled weights: ``amodal3d/weights/amodalnet/TRAINING.md``.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ class AmodalNetConfig:
     from clicks, which can miss a piece of the object or take in a neighbour; a given mask, a box's and a box with
     clicks keep --amodalnet.weights. None: the bundled clicks network (TRAINING.md), or --amodalnet.weights for all
     when those are given."""
-    clicks_weights_up_to: int | None = 2
+    clicks_net_max_clicks: int | None = 2
     """Use the clicks weights only for answers to at most this many object clicks (None: any number). From three or
     more clicks clicknet looks twice and its mask is tight; from one or two it looks once and often spills onto a
     neighbour or the occluder."""
@@ -136,7 +136,7 @@ class AmodalNetCompleter:
         return self.net if self.config.weights else cached_amodalnet(str(CLICKS_WEIGHTS))
 
     def uses_clicks_net(self, inputs: CanvasInput) -> bool:
-        most = self.config.clicks_weights_up_to
+        most = self.config.clicks_net_max_clicks
         return inputs.answers_clicks and (most is None or inputs.clicks <= most)
 
     def complete(self, inputs: CanvasInput, samples: int, seed: int) -> list[WholeSample]:
