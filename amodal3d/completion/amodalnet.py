@@ -27,7 +27,7 @@ from amodal3d.completion.base import CanvasInput, WholeSample, register_complete
 from amodal3d.completion.classical import object_appearance, stratified
 from amodal3d.core.framing import parts_touching
 from amodal3d.core.unet import build_unet, load_unet_weights, logits_of
-from amodal3d.segmenters.clicknet import normalised
+from amodal3d.segmenters.clicknet import ZOOM_FROM_CLICKS, normalised
 
 SIZE = 160
 IN_CHANNELS = 6  # RGB, visible, photo (not padding), given occluder
@@ -110,7 +110,7 @@ class AmodalNetConfig:
     from clicks, which can miss a piece of the object or take in a neighbour; a given mask, a box's and a box with
     clicks keep --amodalnet.weights. None: the bundled clicks network (TRAINING.md), or --amodalnet.weights for all
     when those are given."""
-    clicks_net_max_clicks: int | None = 2
+    clicks_net_max_clicks: int | None = ZOOM_FROM_CLICKS - 1
     """Use the clicks weights only for answers to at most this many object clicks (None: any number). From three or
     more clicks clicknet looks twice and its mask is tight; from one or two it looks once and often spills onto a
     neighbour or the occluder."""

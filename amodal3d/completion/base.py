@@ -23,17 +23,21 @@ class CanvasInput:
     """``image`` (S, S, 3) float in [0, 1]; ``modal`` (S, S) bool visible mask; ``valid`` (S, S) bool, False where the
     canvas is padding outside the input image (the image border hides the object there too); ``occluder`` (S, S)
     bool, the pixels of the objects in front, when the caller knows them (else None); ``occluder_estimated``: it
-    was estimated from the photo, not given by the user; ``answers_clicks``: ``modal`` is a segmenter's answer to
-    clicks (it can miss a piece of the object or take in a neighbour), not a given mask or a box's; ``clicks``: how many
-    object clicks that answer came from (0 when it is not one)."""
+    was estimated from the photo, not given by the user; ``clicks``: how many object clicks ``modal`` is a
+    segmenter's answer to (0: a given mask or a box's answer)."""
 
     image: np.ndarray
     modal: np.ndarray
     valid: np.ndarray
     occluder: np.ndarray | None = None
     occluder_estimated: bool = False
-    answers_clicks: bool = False
     clicks: int = 0
+
+    @property
+    def answers_clicks(self) -> bool:
+        """``modal`` is a segmenter's answer to clicks alone: it can miss a piece of the object or take in a
+        neighbour."""
+        return self.clicks > 0
 
 
 @dataclass

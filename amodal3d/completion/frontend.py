@@ -114,8 +114,8 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
     answered = segmented_from
     if answered is None and seg.method != "given":
         answered = prompt
-    answers_clicks = answered is not None and answered.box is None  # a segmenter's answer to clicks alone
-    frame = Frame.around(seg.mask, completer.resolution, context=framing_context(completer, config, answers_clicks))
+    clicks = len(answered.object_points) if answered is not None and answered.box is None else 0  # clicks alone
+    frame = Frame.around(seg.mask, completer.resolution, context=framing_context(completer, config, clicks > 0))
     h, w = seg.mask.shape
     canvas = CanvasInput(
         image=frame.to_canvas(image, fill=1.0),
@@ -124,8 +124,7 @@ def complete(image: np.ndarray, prompt: Prompt, method: str | Completer = DEFAUL
         occluder=None if occluder_mask is None else frame.to_canvas(np.asarray(occluder_mask, bool), fill=0,
                                                                      nearest=True),
         occluder_estimated=occluder == "estimated",
-        answers_clicks=answers_clicks,
-        clicks=len(answered.object_points) if answers_clicks else 0,
+        clicks=clicks,
     )
     start = time.perf_counter()
     wholes = completer.complete(canvas, samples=samples, seed=seed)
